@@ -1,0 +1,1 @@
+"""Edge SDK for systems that consume their inbox from the hub (kombu)."""

@@ -1,0 +1,1 @@
+"""The audit ledger: events from the hub, a hash-chained log, signed Merkle checkpoints."""

@@ -1,0 +1,61 @@
+"""The ``liaison`` command: one group, a module per command family.
+
+Settings are built here, once, and passed down through click's context object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from liaison.errors import LiaisonError
+from liaison.logs import configure_logging
+from liaison.settings import Settings, load_settings
+
+
+class Context:
+    """What every command receives: the settings, built lazily from the options."""
+
+    def __init__(self, config_file: Path | None) -> None:
+        self._config_file = config_file
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, loaded on first use (so ``--help`` needs no valid configuration)."""
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self._config_file)
+            except LiaisonError as exc:
+                raise click.ClickException(str(exc)) from None
+            configure_logging(json=self._settings.log_json, level=self._settings.log_level)
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LIAISON_CONFIG",
+    help="Settings file (TOML); LIAISON_* variables override it.",
+)
+@click.version_option(package_name="liaison")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    """Liaison: the Ministry's messaging and inter-institution liaison hub."""
+    ctx.obj = Context(config_file)
+
+
+def _register() -> None:
+    # Imported here, not at module top, so each command module stays independent.
+    commands: list[click.Command] = []
+    for command in commands:
+        main.add_command(command)
+
+
+_register()

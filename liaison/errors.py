@@ -1,0 +1,51 @@
+"""The hub's error tree, rooted in the contracts' ``LiaisonError``.
+
+A leaf apart from ``schemas.errors``::
+
+    LiaisonError
+     ├── ContractError        bytes or data that break the wire contract (schemas)
+     ├── ConfigError          settings, directory or routing rules that cannot be used
+     │    └── DirectoryError  the participants directory, naming participant and field
+     └── BrokerError          RabbitMQ refused, returned or could not be reached
+
+pika, kombu and httpx errors are turned into these at the one place that calls them.
+"""
+
+from __future__ import annotations
+
+from schemas.errors import ContractError, LiaisonError, ReasonCode
+
+
+class ConfigError(LiaisonError):
+    """Configuration that cannot be used; the message says which file and field."""
+
+
+class DirectoryError(ConfigError):
+    """The participants directory is broken; names the participant and the field."""
+
+    def __init__(self, message: str, *, participant: str | None = None, field: str | None = None):
+        self.participant = participant
+        self.field = field
+        where = ", ".join(
+            part
+            for part in (
+                f"participant {participant!r}" if participant else "",
+                f"field {field!r}" if field else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class BrokerError(LiaisonError):
+    """RabbitMQ refused an operation, returned a message, or could not be reached."""
+
+
+__all__ = [
+    "BrokerError",
+    "ConfigError",
+    "ContractError",
+    "DirectoryError",
+    "LiaisonError",
+    "ReasonCode",
+]

@@ -1,0 +1,157 @@
+"""The one settings object, built at the entry point and passed down.
+
+Sources, later ones winning: defaults, a TOML file (``--config`` or
+``LIAISON_CONFIG``), then ``LIAISON_*`` environment variables. Nothing here reads
+the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from liaison.errors import ConfigError
+
+ENV_PREFIX = "LIAISON_"
+
+
+class TlsSettings(BaseModel):
+    """TLS material for ``amqps://`` and ``https://`` connections."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Check the server's name against its certificate (leave on outside of tests).
+    verify_hostname: bool = True
+
+
+class Settings(BaseModel):
+    """Everything the hub, its CLI and its SDK need to know about their surroundings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The broker, as the hub's own user; the path is the vhost (``%2F`` for ``/``).
+    amqp_url: str = "amqp://guest:guest@localhost:5672/liaison"
+    #: RabbitMQ's management HTTP API (users, permissions, queue statistics).
+    management_url: str = "http://localhost:15672"
+    #: Management API credentials; default to the user and password of ``amqp_url``.
+    management_user: str | None = None
+    management_password: str | None = None
+    tls: TlsSettings = TlsSettings()
+
+    #: The participants directory (TOML); ``None`` uses the bundled one.
+    directory_path: Path | None = None
+    #: Routing rules (TOML); ``None`` uses the bundled ones.
+    rules_path: Path | None = None
+    #: Prefix of every participant's RabbitMQ user name (``<prefix><code>``).
+    user_prefix: str = ""
+    #: Where ``topology apply`` writes generated participant credentials.
+    credentials_dir: Path = Path(".liaison/credentials")
+
+    #: Decoding caps, enforced on the raw bytes before parsing.
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_depth: int = Field(default=32, ge=4, le=256)
+    #: How far in the future a created-at may be (clock skew) before it is refused.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+    #: How many recent message ids the router remembers to drop duplicates.
+    dedupe_window: int = Field(default=100_000, ge=0)
+    #: Unacked ingress messages the router takes at once.
+    prefetch: int = Field(default=500, ge=1, le=65_535)
+    #: Quorum-queue delivery limit before a message is dead-lettered.
+    delivery_limit: int = Field(default=5, ge=1)
+    #: Seconds between reconnection attempts, growing to the maximum.
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=15.0, gt=0)
+
+    #: Audit log directory, hub signing key, checkpoint cadence.
+    audit_dir: Path = Path(".liaison/audit")
+    hub_key_path: Path = Path(".liaison/hub.key")
+    checkpoint_every: int = Field(default=1_000, ge=1)
+    checkpoint_seconds: float = Field(default=10.0, gt=0)
+    segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+
+    #: The hub's HTTP server (metrics, health, dashboard); 0 turns it off.
+    http_port: int = Field(default=8787, ge=0, le=65_535)
+    #: Token that allows retrying dead letters from the dashboard.
+    operator_token: str | None = None
+    #: Log as JSON (``None``: JSON unless standard error is a terminal).
+    log_json: bool | None = None
+    log_level: str = "info"
+
+    @property
+    def vhost(self) -> str:
+        """The vhost named by ``amqp_url`` (``/`` when the path is empty)."""
+        path = urlsplit(self.amqp_url).path
+        return unquote(path[1:]) if len(path) > 1 else "/"
+
+    @property
+    def hub_user(self) -> str:
+        """The hub's own RabbitMQ user: the relay the router trusts for retries and replays."""
+        return unquote(urlsplit(self.amqp_url).username or "guest")
+
+    @property
+    def management_auth(self) -> tuple[str, str]:
+        """User and password for the management API."""
+        parts = urlsplit(self.amqp_url)
+        return (
+            self.management_user or unquote(parts.username or "guest"),
+            self.management_password or unquote(parts.password or "guest"),
+        )
+
+    def user_for(self, code: str) -> str:
+        """The RabbitMQ user name of participant ``code``."""
+        return f"{self.user_prefix}{code}"
+
+    def code_for(self, user: str) -> str | None:
+        """The participant code behind RabbitMQ user ``user``, if it has the prefix."""
+        if not user.startswith(self.user_prefix):
+            return None
+        return user[len(self.user_prefix) :]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        return Settings.model_validate({**self.model_dump(), **changes})
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults ← TOML file ← ``LIAISON_*`` variables ← explicit overrides."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if path is not None:
+        try:
+            data.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+    tls = dict(data.pop("tls", {}))
+    for name in Settings.model_fields:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is not None and name != "tls":
+            data[name] = value
+    for name in TlsSettings.model_fields:
+        value = env.get(f"{ENV_PREFIX}TLS_{name.upper()}")
+        if value is not None:
+            tls[name] = value
+    data["tls"] = tls
+    data.update(overrides or {})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {field!r}: {first['msg']}") from None

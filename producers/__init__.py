@@ -1,0 +1,1 @@
+"""Edge SDK for systems that publish to the hub (kombu)."""

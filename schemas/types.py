@@ -1,0 +1,92 @@
+"""Bounded field types shared by every message family.
+
+Every string and every list in a contract is bounded: these aliases carry the
+bounds so that families cannot forget them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+#: A participant's directory code: lower case, digits and hyphens; also its inbox name.
+ParticipantCode = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,39}$", max_length=40)
+]
+#: A message type: dotted lower-case words, e.g. ``correspondence.letter``.
+TypeName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$", max_length=64)
+]
+#: One line of text (a title, a subject, a name).
+Line = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+#: A short identifier or reference (registry numbers, file references, case numbers).
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9./_:-]*$")
+]
+#: Running text (a letter's body, an opinion, a cable).
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+#: A short free-text note.
+Note = Annotated[str, StringConstraints(max_length=2_000)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A point in time that must carry a timezone; stored and serialised as UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class Classification(StrEnum):
+    """Security classification, lowest first; a recipient's clearance must reach it."""
+
+    PUBLIC = "PUBLIC"
+    INTERNAL = "INTERNAL"
+    RESTRICTED = "RESTRICTED"
+    CONFIDENTIAL = "CONFIDENTIAL"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order PUBLIC < INTERNAL < RESTRICTED < CONFIDENTIAL."""
+        return _CLASSIFICATION_ORDER.index(self)
+
+
+_CLASSIFICATION_ORDER = list(Classification)
+
+
+class Precedence(StrEnum):
+    """Handling precedence, highest first (the diplomatic cable scale)."""
+
+    FLASH = "FLASH"
+    IMMEDIATE = "IMMEDIATE"
+    PRIORITY = "PRIORITY"
+    ROUTINE = "ROUTINE"
+
+
+class Payload(BaseModel):
+    """Base of every message body: frozen, unknown fields refused, strings bounded.
+
+    Subclasses set ``message_type`` and ``version``; the registry keys on them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=100_000)
+
+    message_type: ClassVar[str]
+    version: ClassVar[int]
+
+
+__all__ = [
+    "Classification",
+    "Line",
+    "Note",
+    "ParticipantCode",
+    "Payload",
+    "Precedence",
+    "Reference",
+    "Text",
+    "TypeName",
+    "UtcDatetime",
+]

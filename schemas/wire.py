@@ -1,0 +1,52 @@
+"""The wire contract: exchange and queue names, AMQP properties and headers.
+
+Systems that do not use the SDK need exactly these names; the README's wire
+contract section is written from this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Participants publish here (topic); the routing key is the message type.
+INGRESS_EXCHANGE: Final = "liaison.ingress"
+INGRESS_QUEUE: Final = "hub.ingress"
+#: The router publishes deliveries here (direct); the routing key is the recipient's code.
+DELIVER_EXCHANGE: Final = "liaison.deliver"
+#: Refused messages, with their reason in headers (fanout).
+DEAD_EXCHANGE: Final = "liaison.dead"
+DEAD_QUEUE: Final = "hub.dead"
+#: Audit events (fanout) into a single-active-consumer quorum queue.
+AUDIT_EXCHANGE: Final = "liaison.audit"
+AUDIT_QUEUE: Final = "hub.audit"
+#: Consumers park a message here for a delayed retry (headers exchange on x-liaison-delay).
+RETRY_EXCHANGE: Final = "liaison.retry"
+#: Delay name → milliseconds; one TTL queue each, dead-lettering back to DELIVER_EXCHANGE.
+RETRY_DELAYS_MS: Final = {"5s": 5_000, "30s": 30_000, "5m": 300_000}
+
+CONTENT_TYPE: Final = "application/vnd.liaison.envelope+json"
+
+# Headers (all values are strings unless noted).
+H_REASON: Final = "x-liaison-reason"  # a ReasonCode value
+H_REASON_TEXT: Final = "x-liaison-reason-text"  # human-readable explanation
+H_REASON_PATH: Final = "x-liaison-reason-path"  # dotted field path, when known
+H_ORIGINAL_EXCHANGE: Final = "x-liaison-original-exchange"
+H_ORIGINAL_ROUTING_KEY: Final = "x-liaison-original-routing-key"
+H_ORIGINAL_USER: Final = "x-liaison-original-user"
+H_ERROR_TYPE: Final = "x-liaison-error-type"  # exception class name, from a consumer
+H_DELAY: Final = "x-liaison-delay"  # a RETRY_DELAYS_MS key
+H_ATTEMPT: Final = "x-liaison-attempt"  # int: how many times a handler has failed
+H_RETRY_OF: Final = "x-liaison-retry-of"  # message id an operator retried
+H_REPLAY_OF: Final = "x-liaison-replay-of"  # message id an auditor replayed
+H_ACTOR: Final = "x-liaison-actor"  # operator or auditor who asked
+H_REPLAY_TO: Final = "x-liaison-replay-to"  # one named recipient for a replay
+
+
+def inbox_queue(code: str) -> str:
+    """The inbox queue of the participant ``code``."""
+    return f"inbox.{code}"
+
+
+def retry_queue(delay: str) -> str:
+    """The TTL queue holding messages for ``delay`` before redelivery."""
+    return f"hub.retry.{delay}"

@@ -1,0 +1,140 @@
+"""Fixtures shared by every test: the broker harness and paths to shared data.
+
+The broker, in order of preference:
+
+1. ``LIAISON_TEST_AMQP_URL`` (and ``LIAISON_TEST_MANAGEMENT_URL``, default
+   ``http://<host>:15672``) when set;
+2. the local broker on localhost:5672 when it answers;
+3. testcontainers' RabbitMQ (3.13 with management) when Docker is available;
+4. otherwise broker tests skip with a message, except when ``CI`` is set: there
+   the fixture fails, because a CI run that skips them proves nothing.
+
+Each test gets its own vhost and its own user-name prefix, both removed after it,
+so tests never see each other's messages or users.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from liaison.management import Management
+from liaison.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/integration carries the ``integration`` marker."""
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where the test broker is: an AMQP URL without vhost, and its management API."""
+
+    amqp_root: str  # amqp://user:pass@host:port
+    management_url: str
+
+    def url(self, vhost: str) -> str:
+        """The AMQP URL of ``vhost`` on this broker."""
+        return f"{self.amqp_root}/{quote(vhost, safe='')}"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and no RabbitMQ is reachable: {reason}", pytrace=False)
+    pytest.skip(f"no RabbitMQ for broker tests: {reason}")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """The broker that integration tests use (see the module docstring for the order)."""
+    url = os.environ.get("LIAISON_TEST_AMQP_URL")
+    if url:
+        parts = urlsplit(url)
+        root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        mgmt = os.environ.get(
+            "LIAISON_TEST_MANAGEMENT_URL", f"http://{parts.hostname or 'localhost'}:15672"
+        )
+        yield Broker(root, mgmt)
+        return
+    if _answers("localhost", 5672):
+        yield Broker(
+            "amqp://guest:guest@localhost:5672",
+            os.environ.get("LIAISON_TEST_MANAGEMENT_URL", "http://localhost:15672"),
+        )
+        return
+    try:
+        import docker  # type: ignore[import-untyped]  # noqa: PLC0415 - only when no broker
+
+        docker.from_env().ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Docker here"
+        _unavailable(f"LIAISON_TEST_AMQP_URL unset, localhost:5672 closed, Docker: {exc}")
+    from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
+
+    with RabbitMqContainer("rabbitmq:3.13-management").with_exposed_ports(15672) as container:
+        host = container.get_container_host_ip()
+        amqp = f"amqp://guest:guest@{host}:{container.get_exposed_port(5672)}"
+        yield Broker(amqp, f"http://{host}:{container.get_exposed_port(15672)}")
+
+
+@pytest.fixture
+def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
+    """Hub settings on a fresh vhost with a fresh user prefix; both removed afterwards."""
+    tag = uuid.uuid4().hex[:10]
+    vhost = f"liaison-test-{tag}"
+    result = Settings(
+        amqp_url=broker.url(vhost),
+        management_url=broker.management_url,
+        user_prefix=f"t{tag}-",
+        credentials_dir=tmp_path / "credentials",
+        audit_dir=tmp_path / "audit",
+        hub_key_path=tmp_path / "hub.key",
+        http_port=0,
+        log_json=True,
+    )
+    with Management(result) as api:
+        if not api.available():
+            _unavailable(
+                f"management API at {broker.management_url} does not answer "
+                "(rabbitmq-plugins enable rabbitmq_management)"
+            )
+        api.put_vhost(vhost)
+        user = result.hub_user
+        api.put_permissions(vhost, user, configure=".*", write=".*", read=".*")
+        try:
+            yield result
+        finally:
+            api.delete_vhost(vhost)
+            for record in api.list_users():
+                if record["name"].startswith(result.user_prefix):
+                    api.delete_user(record["name"])
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the project; tests that need it skip without it (never in CI)."""
+    if not SHARED.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {SHARED} is missing", pytrace=False)
+        pytest.skip(f"{SHARED} is not beside this checkout")
+    return SHARED
