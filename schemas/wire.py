@@ -40,6 +40,8 @@ H_RETRY_OF: Final = "x-liaison-retry-of"  # message id an operator retried
 H_REPLAY_OF: Final = "x-liaison-replay-of"  # message id an auditor replayed
 H_ACTOR: Final = "x-liaison-actor"  # operator or auditor who asked
 H_REPLAY_TO: Final = "x-liaison-replay-to"  # one named recipient for a replay
+H_OPERATION: Final = "x-liaison-operation"  # id of one retry or replay operation
+H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy was for
 
 
 def inbox_queue(code: str) -> str:

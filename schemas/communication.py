@@ -1,0 +1,64 @@
+"""The information and communication cell (ICC): press releases and briefings.
+
+A press release may be under embargo until a given instant and exists in one or
+more of the country's working languages; a briefing prepares the Minister or a
+spokesperson on a subject, in a few key points.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from schemas.types import Line, Payload, Text, UtcDatetime
+
+MAX_KEY_POINTS = 30
+
+
+class Language(StrEnum):
+    """A language a text is published in (ISO 639-1)."""
+
+    FR = "fr"
+    DE = "de"
+    EN = "en"
+    LB = "lb"
+
+
+class PressRelease(Payload):
+    """A press release, optionally embargoed until an instant (UTC)."""
+
+    message_type: ClassVar[str] = "icc.press_release"
+    version: ClassVar[int] = 1
+
+    title: Line
+    body: Text
+    embargo_until: UtcDatetime | None = None
+    languages: tuple[Language, ...] = Field(min_length=1, max_length=len(Language))
+
+    @field_validator("languages")
+    @classmethod
+    def _distinct_languages(cls, value: tuple[Language, ...]) -> tuple[Language, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("languages must not repeat")
+        return value
+
+
+class Briefing(Payload):
+    """A briefing for the Minister or a spokesperson: key points and background."""
+
+    message_type: ClassVar[str] = "icc.briefing"
+    version: ClassVar[int] = 1
+
+    title: Line
+    audience: Line = Field(description="Who is briefed: the Minister, a spokesperson, the press.")
+    key_points: tuple[Line, ...] = Field(min_length=1, max_length=MAX_KEY_POINTS)
+    background: Text | None = None
+    delivered_on: date | None = None
+
+
+MODELS: tuple[type[Payload], ...] = (PressRelease, Briefing)
+
+__all__ = ["MODELS", "Briefing", "Language", "PressRelease"]
