@@ -1,0 +1,1 @@
+"""Bundled data files (participants directory, routing rules), read with importlib.resources."""

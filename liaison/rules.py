@@ -1,0 +1,166 @@
+"""Routing rules: the copies the hub adds to a message's explicit recipients.
+
+Rules are data (``liaison/data/rules.toml``, or the file named by the settings),
+validated at start-up against the directory, so that a rule naming a participant
+that does not exist stops the hub before it routes anything. Applying them is a
+pure function of the message's type, sender, precedence and classification.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from liaison.directory import Directory, SendPattern
+from liaison.errors import ConfigError
+from schemas.types import Classification, Note, ParticipantCode, Precedence
+
+#: A rule's name, used in errors and in the audit trail's explanations.
+RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
+
+
+class Rule(BaseModel):
+    """Copy messages that match every given condition to ``copy_to``.
+
+    An absent condition matches everything: a rule with only ``types`` applies to
+    every sender, precedence and classification.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: RuleName
+    #: Message type names or globs (``treaty.*``), as in the directory's ``may_send``.
+    types: tuple[SendPattern, ...] = Field(min_length=1, max_length=64)
+    senders: tuple[ParticipantCode, ...] | None = Field(default=None, min_length=1)
+    precedence: tuple[Precedence, ...] | None = Field(default=None, min_length=1)
+    #: The rule applies to messages classified at this level or above.
+    min_classification: Classification | None = None
+    copy_to: tuple[ParticipantCode, ...] = Field(min_length=1, max_length=64)
+    description: Note | None = None
+
+    def matches(
+        self, type_: str, sender: str, precedence: Precedence, classification: Classification
+    ) -> bool:
+        """Whether a message with these facts gets this rule's copies."""
+        return (
+            any(fnmatchcase(type_, pattern) for pattern in self.types)
+            and (self.senders is None or sender in self.senders)
+            and (self.precedence is None or precedence in self.precedence)
+            and (
+                self.min_classification is None
+                or classification.rank >= self.min_classification.rank
+            )
+        )
+
+
+class Rules:
+    """The routing rules, in file order, checked against one directory."""
+
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: tuple[Rule, ...], directory: Directory) -> None:
+        _check_against(rules, directory)
+        self.rules = rules
+
+    @classmethod
+    def load(cls, path: Path | None, directory: Directory) -> Rules:
+        """The rules in ``path``, or the bundled ones when ``path`` is ``None``."""
+        if path is None:
+            text = resources.files("liaison.data").joinpath("rules.toml").read_text("utf-8")
+            return cls.from_toml_text(text, directory, source="bundled rules.toml")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
+        return cls.from_toml_text(text, directory, source=str(path))
+
+    @classmethod
+    def from_toml_text(cls, text: str, directory: Directory, *, source: str = "<text>") -> Rules:
+        """Parse and validate a rules file's text; ``source`` names it in errors."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+        unknown = sorted(set(data) - {"rule"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown top-level key {unknown[0]!r} (expected [[rule]])")
+        entries = data.get("rule", [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{source}: 'rule' must be [[rule]] tables")
+        rules = tuple(_parse_rule(entry, index, source) for index, entry in enumerate(entries))
+        return cls(rules, directory)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __repr__(self) -> str:
+        return f"Rules({', '.join(rule.name for rule in self.rules)})"
+
+    def extra_recipients(
+        self,
+        type_: str,
+        sender: str,
+        precedence: Precedence,
+        classification: Classification,
+    ) -> tuple[str, ...]:
+        """The codes the rules copy this message to: rule order, no repeats, never the sender.
+
+        A copy back to the sender is no copy: the sender already has the message.
+        """
+        found: dict[str, None] = {}
+        for rule in self.rules:
+            if rule.matches(type_, sender, precedence, classification):
+                found.update(dict.fromkeys(code for code in rule.copy_to if code != sender))
+        return tuple(found)
+
+
+def _parse_rule(entry: Any, index: int, source: str) -> Rule:
+    raw_name = entry.get("name") if isinstance(entry, dict) else None
+    who = repr(raw_name) if isinstance(raw_name, str) and raw_name else f"#{index + 1}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: rule {who}: each rule must be a table")
+    try:
+        return Rule.model_validate(entry)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        location = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        raise ConfigError(f"{source}: rule {who}, field {location!r}: {message}") from None
+
+
+def _check_against(rules: tuple[Rule, ...], directory: Directory) -> None:
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.name in seen:
+            raise ConfigError(f"rule {rule.name!r}, field 'name': used by more than one rule")
+        seen.add(rule.name)
+        for field in ("senders", "copy_to"):
+            for code in getattr(rule, field) or ():
+                if code not in directory:
+                    raise ConfigError(
+                        f"rule {rule.name!r}, field {field!r}: {code!r} is not in the directory"
+                    )
+        if rule.min_classification is not None:
+            # Such a copy would be refused for clearance on every message the rule selects.
+            for code in rule.copy_to:
+                clearance = directory.require(code).clearance
+                if clearance.rank < rule.min_classification.rank:
+                    raise ConfigError(
+                        f"rule {rule.name!r}, field 'copy_to': {code!r} is cleared to "
+                        f"{clearance.value}, below the rule's min_classification "
+                        f"{rule.min_classification.value}"
+                    )
+
+
+__all__ = ["Rule", "Rules"]

@@ -1,0 +1,274 @@
+"""The broker topology as values: what the hub needs on RabbitMQ, computed without I/O.
+
+``plan(directory, settings)`` is a pure function; applying and comparing it with
+the broker happen elsewhere (``_apply``, ``_compare``). Every spec is a frozen,
+hashable value, so comparing plan and broker is set arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from liaison.directory import Directory, Participant
+from liaison.errors import ConfigError
+from liaison.settings import Settings
+from schemas import wire
+
+#: Internal headers exchange that spreads parked messages over the delay queues.
+#:
+#: Why not let participants publish to a headers exchange directly: RabbitMQ
+#: checks topic permissions on topic exchanges only (``check_topic_authorisation``
+#: in ``rabbit_channel`` matches ``type = topic`` and lets every other type through).
+#: On a headers exchange nothing would stop a participant from parking a message
+#: under another participant's code, and the delay queue would then dead-letter it
+#: straight into that participant's inbox, past the router. So ``liaison.retry``
+#: is a topic exchange, where the topic permission ``^<code>$`` holds, bound with
+#: ``#`` to this internal exchange (``internal``: nobody can publish to it), which
+#: routes on ``x-liaison-delay`` exactly as the wire contract says.
+RETRY_DELAY_EXCHANGE: Final = "liaison.retry.delay"
+#: Tag on every participant user the topology creates, so ``diff`` can find stale ones.
+PARTICIPANT_TAG: Final = "liaison-participant"
+
+ArgValue = str | int | bool
+ExchangeType = Literal["topic", "direct", "fanout", "headers"]
+
+
+def _freeze(arguments: Mapping[str, ArgValue]) -> tuple[tuple[str, ArgValue], ...]:
+    return tuple(sorted(arguments.items()))
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """A durable exchange."""
+
+    name: str
+    type: ExchangeType
+    internal: bool = False
+    durable: bool = True
+
+    def __str__(self) -> str:
+        internal = ", internal" if self.internal else ""
+        return f"exchange {self.name} ({self.type}{internal})"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A durable queue and its declaration arguments (sorted pairs, to stay hashable)."""
+
+    name: str
+    arguments: tuple[tuple[str, ArgValue], ...]
+    durable: bool = True
+
+    @classmethod
+    def of(cls, name: str, arguments: Mapping[str, ArgValue]) -> QueueSpec:
+        """A spec from a plain mapping of arguments."""
+        return cls(name, _freeze(arguments))
+
+    def argument_map(self) -> dict[str, ArgValue]:
+        """The arguments as a dict, as pika and the management API take them."""
+        return dict(self.arguments)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{key}={value}" for key, value in self.arguments)
+        return f"queue {self.name} ({args})"
+
+
+@dataclass(frozen=True)
+class BindingSpec:
+    """A binding from an exchange to a queue or to another exchange."""
+
+    source: str
+    destination: str
+    destination_type: Literal["queue", "exchange"] = "queue"
+    routing_key: str = ""
+    arguments: tuple[tuple[str, ArgValue], ...] = ()
+
+    def __str__(self) -> str:
+        key = f" key {self.routing_key!r}" if self.routing_key else ""
+        args = f" {dict(self.arguments)}" if self.arguments else ""
+        return f"binding {self.source} -> {self.destination_type} {self.destination}{key}{args}"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """A user's configure/write/read regexes on the vhost."""
+
+    configure: str
+    write: str
+    read: str
+
+    def __str__(self) -> str:
+        return f"configure {self.configure} write {self.write} read {self.read}"
+
+
+@dataclass(frozen=True)
+class TopicPermission:
+    """The routing keys a user may publish (write) or bind (read) on one topic exchange."""
+
+    exchange: str
+    write: str
+    read: str
+
+    def __str__(self) -> str:
+        return f"on {self.exchange}: write {self.write} read {self.read}"
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """A RabbitMQ user and what it may do on the vhost.
+
+    ``code`` is the participant's code; ``None`` for the hub's own user, whose
+    password the topology never touches (it comes from ``amqp_url``).
+    """
+
+    name: str
+    code: str | None
+    permissions: Permissions
+    topic_permissions: tuple[TopicPermission, ...] = ()
+
+    def __str__(self) -> str:
+        who = f"participant {self.code}" if self.code else "the hub"
+        topics = "".join(f"; topic {topic}" for topic in self.topic_permissions)
+        return f"user {self.name} ({who}): {self.permissions}{topics}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Everything the hub needs on one vhost."""
+
+    vhost: str
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    bindings: tuple[BindingSpec, ...]
+    users: tuple[UserSpec, ...]
+
+    def describe(self) -> list[str]:
+        """The plan as readable lines, one per object, in the order they are applied."""
+        return [
+            f"vhost {self.vhost}",
+            *map(str, self.exchanges),
+            *map(str, self.queues),
+            *map(str, self.bindings),
+            *map(str, self.users),
+        ]
+
+    def user(self, name: str) -> UserSpec | None:
+        """The planned user ``name``, if any."""
+        return next((user for user in self.users if user.name == name), None)
+
+
+def _dead_lettered(settings: Settings, **extra: ArgValue) -> dict[str, ArgValue]:
+    """Arguments of a quorum queue whose failures go to ``liaison.dead``."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": settings.delivery_limit,
+        "x-dead-letter-exchange": wire.DEAD_EXCHANGE,
+        # Quorum queues dead-letter at most once by default: a dead letter is lost if
+        # the target does not take it. At-least-once keeps it until the target
+        # confirms; RabbitMQ requires reject-publish overflow for that (3.10+).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+        **extra,
+    }
+
+
+def participant_user(participant: Participant, settings: Settings) -> UserSpec:
+    """The least-privileged user of one participant.
+
+    It may publish to ingress (only the types the directory lets it send) and to
+    the retry exchange (only under its own code); it may consume its own inbox; it
+    may declare nothing.
+    """
+    code = participant.code
+    # Codes are [a-z0-9-] (ParticipantCode), so only the dot needs escaping.
+    return UserSpec(
+        name=settings.user_for(code),
+        code=code,
+        permissions=Permissions(
+            configure="^$",
+            write=f"^({_re(wire.INGRESS_EXCHANGE)}|{_re(wire.RETRY_EXCHANGE)})$",
+            read=f"^{_re(wire.inbox_queue(code))}$",
+        ),
+        topic_permissions=(
+            TopicPermission(wire.INGRESS_EXCHANGE, participant.send_pattern_regex(), "^$"),
+            TopicPermission(wire.RETRY_EXCHANGE, f"^{code}$", "^$"),
+        ),
+    )
+
+
+def _re(name: str) -> str:
+    return name.replace(".", r"\.")
+
+
+def plan(directory: Directory, settings: Settings) -> Topology:
+    """The topology for ``directory`` on the vhost of ``settings.amqp_url``."""
+    exchanges = (
+        ExchangeSpec(wire.INGRESS_EXCHANGE, "topic"),
+        ExchangeSpec(wire.DELIVER_EXCHANGE, "direct"),
+        ExchangeSpec(wire.DEAD_EXCHANGE, "fanout"),
+        ExchangeSpec(wire.AUDIT_EXCHANGE, "fanout"),
+        ExchangeSpec(wire.RETRY_EXCHANGE, "topic"),
+        ExchangeSpec(RETRY_DELAY_EXCHANGE, "headers", internal=True),
+    )
+    queues = [
+        QueueSpec.of(wire.INGRESS_QUEUE, _dead_lettered(settings)),
+        # No dead-letter target, hence no delivery limit either: past the limit a
+        # quorum queue without one drops the message, and these are the dead letters.
+        QueueSpec.of(wire.DEAD_QUEUE, {"x-queue-type": "quorum"}),
+        QueueSpec.of(
+            wire.AUDIT_QUEUE, _dead_lettered(settings, **{"x-single-active-consumer": True})
+        ),
+    ]
+    bindings = [
+        BindingSpec(wire.INGRESS_EXCHANGE, wire.INGRESS_QUEUE, routing_key="#"),
+        BindingSpec(wire.DEAD_EXCHANGE, wire.DEAD_QUEUE),
+        BindingSpec(wire.AUDIT_EXCHANGE, wire.AUDIT_QUEUE),
+        BindingSpec(wire.RETRY_EXCHANGE, RETRY_DELAY_EXCHANGE, "exchange", routing_key="#"),
+    ]
+    for delay, milliseconds in wire.RETRY_DELAYS_MS.items():
+        name = wire.retry_queue(delay)
+        # Quorum queues honour a queue-wide x-message-ttl since RabbitMQ 3.10. No
+        # x-dead-letter-routing-key: an expired message keeps its routing key, which
+        # is the recipient's code, so liaison.deliver puts it back in that inbox.
+        arguments = _dead_lettered(settings, **{"x-message-ttl": milliseconds})
+        arguments["x-dead-letter-exchange"] = wire.DELIVER_EXCHANGE
+        queues.append(QueueSpec.of(name, arguments))
+        bindings.append(
+            BindingSpec(
+                RETRY_DELAY_EXCHANGE,
+                name,
+                arguments=_freeze({"x-match": "all", wire.H_DELAY: delay}),
+            )
+        )
+    for participant in directory:
+        inbox = wire.inbox_queue(participant.code)
+        queues.append(QueueSpec.of(inbox, _dead_lettered(settings)))
+        bindings.append(BindingSpec(wire.DELIVER_EXCHANGE, inbox, routing_key=participant.code))
+    hub = UserSpec(settings.hub_user, None, Permissions(".*", ".*", ".*"))
+    for participant in directory:
+        if settings.user_for(participant.code) == hub.name:
+            # The router trusts the hub's user as a relay: no participant may be it.
+            raise ConfigError(
+                f"participant {participant.code!r} would log in as the hub's own user "
+                f"{hub.name!r}; set user_prefix or change the hub's user"
+            )
+    users = (hub, *(participant_user(p, settings) for p in directory))
+    return Topology(settings.vhost, exchanges, tuple(queues), tuple(bindings), users)
+
+
+__all__ = [
+    "PARTICIPANT_TAG",
+    "RETRY_DELAY_EXCHANGE",
+    "ArgValue",
+    "BindingSpec",
+    "ExchangeSpec",
+    "Permissions",
+    "QueueSpec",
+    "TopicPermission",
+    "Topology",
+    "UserSpec",
+    "participant_user",
+    "plan",
+]
