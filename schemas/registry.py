@@ -86,8 +86,23 @@ class Registry:
         max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> Envelope[Payload]:
         """Bytes from the wire → a validated envelope with its typed payload."""
+        return self.decode_with_data(raw, max_bytes=max_bytes, max_depth=max_depth)[0]
+
+    def decode_with_data(
+        self,
+        raw: bytes,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> tuple[Envelope[Payload], dict[str, Any]]:
+        """Like ``decode``, also returning the JSON object exactly as it arrived.
+
+        Signatures are checked over that object (not over the model, which
+        normalises values), and the audit log keeps it for replay.
+        """
         data = parse_json(raw, max_bytes=max_bytes, max_depth=max_depth)
-        return self.validate(data)
+        envelope = self.validate(data)
+        return envelope, data
 
     def validate(self, data: Any) -> Envelope[Payload]:
         """Parsed JSON → a validated envelope, or a ContractError with reason and path."""

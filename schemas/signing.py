@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from schemas.envelope import Envelope, P
+from schemas.envelope import Envelope, P, canonical_json
 
 
 def sign(envelope: Envelope[P], key: Ed25519PrivateKey) -> Envelope[P]:
@@ -29,6 +31,24 @@ def verify(envelope: Envelope[P], public_key: Ed25519PublicKey) -> bool:
         return False
     try:
         public_key.verify(base64.b64decode(envelope.signature), envelope.canonical_bytes())
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True
+
+
+def verify_data(data: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
+    """Whether the ``signature`` member of a received JSON envelope is valid.
+
+    The signed bytes are the canonical JSON of the object as it arrived, without
+    its ``signature`` member: what the sender put on the wire, not the hub's
+    normalised model of it.
+    """
+    signature = data.get("signature")
+    if not isinstance(signature, str):
+        return False
+    signed = canonical_json({k: v for k, v in data.items() if k != "signature"})
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), signed)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True

@@ -19,7 +19,8 @@ DEAD_QUEUE: Final = "hub.dead"
 #: Audit events (fanout) into a single-active-consumer quorum queue.
 AUDIT_EXCHANGE: Final = "liaison.audit"
 AUDIT_QUEUE: Final = "hub.audit"
-#: Consumers park a message here for a delayed retry (headers exchange on x-liaison-delay).
+#: Consumers park a message here for a delayed retry (topic: the routing key must be the
+#: participant's own code; the x-liaison-delay header picks the delay queue).
 RETRY_EXCHANGE: Final = "liaison.retry"
 #: Delay name → milliseconds; one TTL queue each, dead-lettering back to DELIVER_EXCHANGE.
 RETRY_DELAYS_MS: Final = {"5s": 5_000, "30s": 30_000, "5m": 300_000}

@@ -1,0 +1,1 @@
+"""Benchmarks: the hub measured against a raw baseline in the same run, on the same broker."""

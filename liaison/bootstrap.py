@@ -1,0 +1,45 @@
+"""The one place where the hub's parts are loaded and wired from the settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from liaison.directory import Directory, load_directory
+from liaison.errors import DirectoryError
+from liaison.routing import RoutingContext
+from liaison.rules import Rules
+from liaison.settings import Settings
+from schemas.catalog import default_registry
+from schemas.registry import Registry
+
+
+def routing_context(settings: Settings, directory: Directory | None = None) -> RoutingContext:
+    """Directory, rules and registry, validated against each other, as the router's context."""
+    directory = directory or load_directory(settings.directory_path)
+    rules = Rules.load(settings.rules_path, directory)
+    registry = default_registry()
+    check_directory_types(directory, registry)
+    return RoutingContext(
+        registry=registry,
+        directory=directory,
+        rules=rules,
+        hub_user=settings.hub_user,
+        user_prefix=settings.user_prefix,
+        max_bytes=settings.max_message_bytes,
+        max_depth=settings.max_depth,
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+    )
+
+
+def check_directory_types(directory: Directory, registry: Registry) -> None:
+    """Refuse a ``may_send`` entry that names no registered type (a typo would go unnoticed)."""
+    types = registry.types()
+    for participant in directory:
+        for pattern in participant.may_send:
+            probe = participant.model_copy(update={"may_send": (pattern,)})
+            if not any(probe.can_send(type_) for type_ in types):
+                raise DirectoryError(
+                    f"{pattern!r} matches no registered message type",
+                    participant=participant.code,
+                    field="may_send",
+                )

@@ -1,0 +1,313 @@
+"""The routing decision, without a broker: what gets delivered, refused and audited."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from liaison.audit.events import EventKind
+from liaison.directory import Directory, load_directory
+from liaison.routing import Decision, Incoming, RoutingContext, decide
+from liaison.rules import Rules
+from schemas import wire
+from schemas.catalog import default_registry
+from schemas.errors import ReasonCode
+from schemas.examples import example_envelope
+from schemas.signing import public_key_to_b64, sign
+from schemas.types import Classification, Precedence
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+HUB = "liaison-hub"
+
+
+@pytest.fixture(scope="module")
+def ctx() -> RoutingContext:
+    directory = load_directory(None)
+    return RoutingContext(
+        registry=default_registry(),
+        directory=directory,
+        rules=Rules.load(None, directory),
+        hub_user=HUB,
+    )
+
+
+def envelope(type_: str, sender: str, recipients: tuple[str, ...] = (), **kw: object):  # type: ignore[no-untyped-def]
+    version = max(default_registry().versions(type_))
+    env = example_envelope(type_, version, sender=sender, recipients=recipients, **kw)  # type: ignore[arg-type]
+    return env.model_copy(update={"created_at": NOW - timedelta(seconds=1)})
+
+
+def route(ctx: RoutingContext, body: bytes, user: str | None, **kw: object) -> Decision:
+    return decide(Incoming(body=body, user_id=user, routing_key="rk", **kw), ctx, now=NOW)  # type: ignore[arg-type]
+
+
+def events(decision: Decision) -> list[str]:
+    return [e.event.value for e in decision.events]
+
+
+class TestRouted:
+    def test_letter_reaches_its_recipient_untouched(self, ctx: RoutingContext) -> None:
+        """A valid letter is delivered once, byte for byte, and audited as received, routed, delivered."""
+        body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
+        decision = route(ctx, body, "gs")
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        assert decision.deliveries[0].body == body
+        assert decision.deliveries[0].exchange == wire.DELIVER_EXCHANGE
+        assert decision.dead_letters == ()
+        assert events(decision) == ["received", "routed", "delivered"]
+        assert decision.routed and decision.reason is None
+        received = decision.events[0]
+        assert received.envelope is not None and received.envelope["sender"] == "gs"
+
+    def test_treaty_messages_are_copied_to_the_legal_service(self, ctx: RoutingContext) -> None:
+        """The treaties rule adds gs-legal to a treaty message's explicit recipients."""
+        body = envelope("treaty.stage_reached", "gs-treaties", ("council",)).encode()
+        decision = route(ctx, body, "gs-treaties")
+        assert [d.routing_key for d in decision.deliveries] == ["council", "gs-legal"]
+        routed = next(e for e in decision.events if e.event is EventKind.ROUTED)
+        assert routed.recipients == ("council", "gs-legal")
+
+    def test_flash_cable_also_goes_to_the_duty_officer(self, ctx: RoutingContext) -> None:
+        """A FLASH cable reaches the duty officer; a ROUTINE one does not."""
+        sender = next(
+            p.code for p in ctx.directory if p.can_send("mission.cable") and p.code != "gs"
+        )
+        flash = envelope("mission.cable", sender, ("gs",), precedence=Precedence.FLASH)
+        routine = envelope("mission.cable", sender, ("gs",), precedence=Precedence.ROUTINE)
+        assert "duty-officer" in [
+            d.routing_key for d in route(ctx, flash.encode(), sender).deliveries
+        ]
+        assert "duty-officer" not in [
+            d.routing_key for d in route(ctx, routine.encode(), sender).deliveries
+        ]
+
+    def test_user_prefix_is_part_of_the_expected_user(self, ctx: RoutingContext) -> None:
+        """With a user prefix, the user ``<prefix><sender>`` is the sender's own."""
+        prefixed = RoutingContext(**{**vars(ctx), "user_prefix": "t1-"})
+        body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
+        assert route(prefixed, body, "t1-gs").routed
+        assert route(prefixed, body, "gs").reason is ReasonCode.SENDER_MISMATCH
+
+
+class TestRefused:
+    def assert_refused(self, decision: Decision, reason: ReasonCode) -> None:
+        assert decision.reason is reason
+        assert decision.deliveries == ()
+        (dead,) = decision.dead_letters
+        assert dead.exchange == wire.DEAD_EXCHANGE
+        assert dead.headers[wire.H_REASON] == reason.value
+        assert dead.headers[wire.H_REASON_TEXT]
+        assert events(decision) == ["received", "rejected", "dead_lettered"]
+        assert decision.events[1].reason == reason.value
+
+    def test_spoofed_sender(self, ctx: RoutingContext) -> None:
+        """An envelope claiming another sender than the publishing user is refused."""
+        body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
+        decision = route(ctx, body, "ona")
+        self.assert_refused(decision, ReasonCode.SENDER_MISMATCH)
+        assert decision.dead_letters[0].headers[wire.H_ORIGINAL_USER] == "ona"
+
+    def test_missing_user_id(self, ctx: RoutingContext) -> None:
+        """Without the broker-validated user_id nobody can vouch for the sender."""
+        body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
+        self.assert_refused(route(ctx, body, None), ReasonCode.SENDER_MISMATCH)
+
+    def test_type_the_sender_may_not_send(self, ctx: RoutingContext) -> None:
+        """ONA may not open treaty files."""
+        body = envelope("treaty.file_opened", "ona", ("gs",)).encode()
+        self.assert_refused(route(ctx, body, "ona"), ReasonCode.TYPE_NOT_ALLOWED)
+
+    def test_unknown_sender(self, ctx: RoutingContext) -> None:
+        """A sender the directory does not know is refused even from its own user."""
+        body = envelope("correspondence.letter", "nobody-here", ("gs",)).encode()
+        self.assert_refused(route(ctx, body, "nobody-here"), ReasonCode.UNKNOWN_SENDER)
+
+    def test_expired(self, ctx: RoutingContext) -> None:
+        """A message whose expiry has passed is refused."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        env = env.model_copy(
+            update={
+                "expires_at": NOW - timedelta(milliseconds=1),
+                "created_at": NOW - timedelta(hours=1),
+            }
+        )
+        self.assert_refused(route(ctx, env.encode(), "gs"), ReasonCode.EXPIRED)
+
+    def test_far_future(self, ctx: RoutingContext) -> None:
+        """A created-at beyond the allowed clock skew is refused."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        env = env.model_copy(update={"created_at": NOW + timedelta(days=2)})
+        self.assert_refused(route(ctx, env.encode(), "gs"), ReasonCode.FUTURE_DATED)
+
+    def test_unknown_recipient(self, ctx: RoutingContext) -> None:
+        """An explicit recipient missing from the directory refuses the whole message."""
+        body = envelope("correspondence.letter", "gs", ("gs-archives", "atlantis")).encode()
+        self.assert_refused(route(ctx, body, "gs"), ReasonCode.UNKNOWN_RECIPIENT)
+
+    def test_no_recipients(self, ctx: RoutingContext) -> None:
+        """No explicit recipient and no rule: nowhere to go."""
+        body = envelope("correspondence.letter", "gs").encode()
+        self.assert_refused(route(ctx, body, "gs"), ReasonCode.NO_RECIPIENTS)
+
+    def test_not_json(self, ctx: RoutingContext) -> None:
+        """Garbage is refused with the decoder's reason and audited under its digest."""
+        decision = route(ctx, b"\x00not json", "gs")
+        self.assert_refused(decision, ReasonCode.NOT_JSON)
+        assert decision.message_id.startswith("sha256:")
+
+    def test_schema_violation_names_the_field(self, ctx: RoutingContext) -> None:
+        """A payload that breaks its schema is refused with the field's path."""
+        data = envelope("correspondence.letter", "gs", ("gs-archives",)).to_jsonable()
+        data["payload"]["subject"] = ""
+        from schemas.envelope import canonical_json
+
+        decision = route(ctx, canonical_json(data), "gs")
+        self.assert_refused(decision, ReasonCode.SCHEMA_VIOLATION)
+        assert decision.dead_letters[0].headers[wire.H_REASON_PATH] == "payload.subject"
+        assert decision.sender == "gs"  # salvaged for the audit trail
+
+
+class TestClearance:
+    def test_copy_for_an_uncleared_recipient_is_refused_alone(self, ctx: RoutingContext) -> None:
+        """A CONFIDENTIAL letter reaches the cleared recipient; the uncleared one's copy is dead-lettered."""
+        low = next(p.code for p in ctx.directory if p.clearance is Classification.INTERNAL)
+        body = envelope(
+            "correspondence.letter",
+            "gs",
+            ("gs-archives", low),
+            classification=Classification.CONFIDENTIAL,
+        ).encode()
+        decision = route(ctx, body, "gs")
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        (dead,) = decision.dead_letters
+        assert dead.headers[wire.H_REASON] == ReasonCode.CLEARANCE.value
+        assert dead.headers[wire.H_RECIPIENT] == low
+        assert "rejected" in events(decision) and "delivered" in events(decision)
+
+
+class TestDuplicates:
+    def test_duplicate_is_dropped_and_audited(self, ctx: RoutingContext) -> None:
+        """A message id already routed is neither delivered nor dead-lettered, only audited."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        key = f"gs/{env.message_id}"
+        decision = decide(Incoming(env.encode(), "gs"), ctx, now=NOW, seen=lambda k: k == key)
+        assert decision.deliveries == () and decision.dead_letters == ()
+        assert events(decision) == ["duplicate"]
+        assert not decision.routed
+
+
+class TestSignatures:
+    @pytest.fixture
+    def signed_ctx(self, ctx: RoutingContext) -> tuple[RoutingContext, Ed25519PrivateKey]:
+        key = Ed25519PrivateKey.generate()
+        text = f"""
+[[participant]]
+code = "emb-signing"
+name = "An embassy that signs"
+kind = "embassy"
+clearance = "CONFIDENTIAL"
+may_send = ["correspondence.*"]
+public_key = "{public_key_to_b64(key.public_key())}"
+
+[[participant]]
+code = "gs"
+name = "General Secretariat"
+kind = "secretariat"
+clearance = "CONFIDENTIAL"
+may_send = ["*"]
+"""
+        directory = Directory.from_toml_text(text)
+        return RoutingContext(default_registry(), directory, Rules((), directory), HUB), key
+
+    def test_signed_message_is_routed(
+        self, signed_ctx: tuple[RoutingContext, Ed25519PrivateKey]
+    ) -> None:
+        """A message signed with the key in the directory is delivered."""
+        ctx, key = signed_ctx
+        env = sign(envelope("correspondence.letter", "emb-signing", ("gs",)), key)
+        assert route(ctx, env.encode(), "emb-signing").routed
+
+    def test_unsigned_message_is_refused(
+        self, signed_ctx: tuple[RoutingContext, Ed25519PrivateKey]
+    ) -> None:
+        """A participant with a key may not send unsigned messages."""
+        ctx, _key = signed_ctx
+        env = envelope("correspondence.letter", "emb-signing", ("gs",))
+        assert route(ctx, env.encode(), "emb-signing").reason is ReasonCode.SIGNATURE_MISSING
+
+    def test_wrong_signature_is_refused(
+        self, signed_ctx: tuple[RoutingContext, Ed25519PrivateKey]
+    ) -> None:
+        """A signature by another key, or over other content, is refused."""
+        ctx, key = signed_ctx
+        forged = sign(
+            envelope("correspondence.letter", "emb-signing", ("gs",)), Ed25519PrivateKey.generate()
+        )
+        assert route(ctx, forged.encode(), "emb-signing").reason is ReasonCode.SIGNATURE_INVALID
+        signed = sign(envelope("correspondence.letter", "emb-signing", ("gs",)), key)
+        tampered = signed.model_copy(update={"recipients": ("gs", "emb-signing")})
+        assert route(ctx, tampered.encode(), "emb-signing").reason is ReasonCode.SIGNATURE_INVALID
+        garbage = signed.with_signature(base64.b64encode(b"\x01" * 64).decode())
+        assert route(ctx, garbage.encode(), "emb-signing").reason is ReasonCode.SIGNATURE_INVALID
+
+
+class TestRelays:
+    def test_operator_retry_is_trusted_from_the_hub_user(self, ctx: RoutingContext) -> None:
+        """The hub's own user may re-publish another sender's message as a retry, audited as such."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        headers = {
+            wire.H_RETRY_OF: str(env.message_id),
+            wire.H_ACTOR: "alice",
+            wire.H_OPERATION: "op-1",
+        }
+        decision = route(ctx, env.encode(), HUB, headers=headers)
+        assert decision.routed
+        assert "retried" in events(decision)
+        retried = next(e for e in decision.events if e.event is EventKind.RETRIED)
+        assert retried.actor == "alice" and retried.dedupe_key.endswith("op-1")
+        assert decision.deliveries[0].headers[wire.H_RETRY_OF] == str(env.message_id)
+
+    def test_replay_to_one_recipient_ignores_expiry(self, ctx: RoutingContext) -> None:
+        """A replay goes only to the named recipient, even after the message expired."""
+        env = envelope("treaty.stage_reached", "gs-treaties", ("council",))
+        env = env.model_copy(
+            update={"created_at": NOW - timedelta(days=30), "expires_at": NOW - timedelta(days=1)}
+        )
+        headers = {
+            wire.H_REPLAY_OF: str(env.message_id),
+            wire.H_REPLAY_TO: "gs-archives",
+            wire.H_OPERATION: "op-2",
+            wire.H_ACTOR: "auditor",
+        }
+        decision = route(ctx, env.encode(), HUB, headers=headers)
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        assert "replayed" in events(decision)
+
+    def test_relay_headers_from_a_participant_are_ignored(self, ctx: RoutingContext) -> None:
+        """Only the hub's user is a relay: a participant claiming a retry is checked as itself."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        decision = route(ctx, env.encode(), "ona", headers={wire.H_RETRY_OF: "x"})
+        assert decision.reason is ReasonCode.SENDER_MISMATCH
+
+
+class TestStartupChecks:
+    def test_may_send_typo_is_refused_at_start(self) -> None:
+        """A directory entry allowing a type that does not exist stops the hub with a named error."""
+        from liaison.bootstrap import check_directory_types
+        from liaison.errors import DirectoryError
+
+        directory = Directory.from_toml_text(
+            '[[participant]]\ncode = "gs"\nname = "GS"\nkind = "secretariat"\n'
+            'clearance = "CONFIDENTIAL"\nmay_send = ["chamber.qestion"]\n'
+        )
+        with pytest.raises(DirectoryError, match=r"participant 'gs', field 'may_send'"):
+            check_directory_types(directory, default_registry())
+
+    def test_bundled_directory_names_only_real_types(self) -> None:
+        """Every may_send entry of the bundled directory matches a registered type."""
+        from liaison.bootstrap import check_directory_types
+
+        check_directory_types(load_directory(None), default_registry())
