@@ -103,9 +103,7 @@ class Management:
 
     def get_permissions(self, vhost: str, user: str) -> dict[str, Any] | None:
         """configure/write/read regexes of ``user`` on ``vhost``."""
-        result: dict[str, Any] | None = self.request(
-            "GET", f"/permissions/{q(vhost)}/{q(user)}"
-        )
+        result: dict[str, Any] | None = self.request("GET", f"/permissions/{q(vhost)}/{q(user)}")
         return result
 
     def put_permissions(

@@ -80,6 +80,7 @@ class Settings(BaseModel):
 
     #: The hub's HTTP server (metrics, health, dashboard); 0 turns it off.
     http_port: int = Field(default=8787, ge=0, le=65_535)
+    http_host: str = "127.0.0.1"  # the address it binds; 0.0.0.0 inside a container
     #: Token that allows retrying dead letters from the dashboard.
     operator_token: str | None = None
     #: Log as JSON (``None``: JSON unless standard error is a terminal).
@@ -130,7 +131,9 @@ def load_settings(
     """Defaults ← TOML file ← ``LIAISON_*`` variables ← explicit overrides."""
     env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
-    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    path = config_file or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None
+    )
     if path is not None:
         try:
             data.update(tomllib.loads(path.read_text(encoding="utf-8")))

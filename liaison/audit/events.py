@@ -11,11 +11,10 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from schemas.envelope import canonical_json
 
 CONTENT_TYPE = "application/vnd.liaison.audit+json"
 
@@ -70,14 +69,62 @@ def make_event(
 ) -> AuditEvent:
     """An event whose dedupe key is ``kind:message_id[:discriminator]``."""
     key = f"{kind.value}:{message_id}" + (f":{discriminator}" if discriminator else "")
-    return AuditEvent(
+    # Built without validation: the hub makes these from data it has validated,
+    # on the router's hot path. The writer validates every event it reads.
+    return AuditEvent.model_construct(
         event=kind, dedupe_key=key, at=at or datetime.now(UTC), message_id=message_id, **fields
     )
 
 
+class RawJson(bytes):
+    """Bytes already known to be one valid JSON value, put into a batch as they are.
+
+    The router passes an envelope this way: it arrived as JSON and was parsed,
+    so encoding it again would only spend time on the hot path. Only
+    ``encode_batch`` knows this type; everything that reads events reads JSON.
+    """
+
+
 def encode_batch(events: Iterable[AuditEvent]) -> bytes:
-    """The body of one audit message: ``{"events": [...]}`` in canonical JSON."""
-    return canonical_json({"events": [e.model_dump(mode="json") for e in events]})
+    """The body of one audit message: ``{"events": [...]}`` as compact JSON."""
+    parts: list[bytes] = []
+    for event in events:
+        data = _jsonable(event)
+        raw = data.pop("envelope")
+        if isinstance(raw, RawJson):
+            head = _dumps(data)
+            parts.append(head[:-1] + b',"envelope":' + raw + b"}")
+        else:
+            data["envelope"] = raw
+            parts.append(_dumps(data))
+    return b'{"events":[' + b",".join(parts) + b"]}"
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+@lru_cache(maxsize=256)
+def _iso(at: datetime) -> str:
+    # Cached: the events of one message share one timestamp.
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(event: AuditEvent) -> dict[str, Any]:
+    # By hand rather than model_dump: a third of the router's audit cost was here.
+    return {
+        "event": event.event.value,
+        "dedupe_key": event.dedupe_key,
+        "at": _iso(event.at),
+        "message_id": event.message_id,
+        "type": event.type,
+        "sender": event.sender,
+        "recipients": list(event.recipients),
+        "reason": event.reason,
+        "detail": event.detail,
+        "actor": event.actor,
+        "envelope": event.envelope,
+    }
 
 
 def decode_batch(body: bytes) -> list[AuditEvent]:

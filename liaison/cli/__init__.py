@@ -53,7 +53,22 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 
 def _register() -> None:
     # Imported here, not at module top, so each command module stays independent.
+    from liaison.cli import (  # noqa: PLC0415
+        audit_cmd,
+        bench_cmd,
+        demo_cmd,
+        schemas_cmd,
+        serve_cmd,
+        topology_cmd,
+    )
+
     commands: list[click.Command] = []
+    commands.append(topology_cmd.topology)
+    commands.append(schemas_cmd.schemas)
+    commands.append(serve_cmd.serve)
+    commands.append(bench_cmd.bench)
+    commands.append(demo_cmd.demo)
+    commands.append(audit_cmd.audit)
     for command in commands:
         main.add_command(command)
 

@@ -1,0 +1,109 @@
+"""Reading the ledger: records one at a time, filters, one message's history.
+
+Everything here streams: records are parsed lazily, segment by segment, and a
+cheap byte search skips lines that cannot match before any JSON is parsed.
+Nothing is checked here; ``verify.py`` is the place for that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from liaison.audit.records import Record, format_ts
+from liaison.audit.segments import LineReader, list_segments
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which records to keep; every given criterion must hold (``None`` means any).
+
+    ``since`` is inclusive and ``until`` exclusive, compared with the record's ``ts``.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    type: str | None = None
+    event: str | None = None
+    message_id: str | None = None
+    #: Only records that carry the full envelope (what a replay needs).
+    with_envelope: bool = False
+
+    def needles(self) -> list[bytes]:
+        """Byte strings every matching line must contain (a prefilter, not the test)."""
+        found: list[bytes] = []
+        for name, value in (
+            ("message_id", self.message_id),
+            ("sender", self.sender),
+            ("type", self.type),
+            ("event", self.event),
+        ):
+            if value is not None:
+                found.append(f'"{name}":{_json(value)}'.encode())
+        if self.recipient is not None:
+            found.append(_json(self.recipient).encode())
+        return found
+
+    def matches(self, record: Record) -> bool:
+        """Whether ``record`` meets every criterion."""
+        if self.since is not None and record.ts < format_ts(self.since):
+            return False
+        if self.until is not None and record.ts >= format_ts(self.until):
+            return False
+        return (
+            (self.message_id is None or record.message_id == self.message_id)
+            and (self.sender is None or record.sender == self.sender)
+            and (self.recipient is None or self.recipient in record.recipients)
+            and (self.type is None or record.type == self.type)
+            and (self.event is None or record.event == self.event)
+            and (not self.with_envelope or record.envelope is not None)
+        )
+
+
+def _json(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def iter_lines(directory: Path) -> Iterator[bytes]:
+    """Every complete record line of ``directory``, in order (a torn final line is skipped)."""
+    for segment in list_segments(directory):
+        yield from LineReader(segment)
+
+
+def iter_records(directory: Path) -> Iterator[Record]:
+    """Every record of ``directory``, in order."""
+    for line in iter_lines(directory):
+        yield Record.from_line(line)
+
+
+def search(directory: Path, where: Filter) -> Iterator[Record]:
+    """The records of ``directory`` that match ``where``, in order."""
+    needles = where.needles()
+    for line in iter_lines(directory):
+        if all(needle in line for needle in needles):
+            record = Record.from_line(line)
+            if where.matches(record):
+                yield record
+
+
+def history(directory: Path, message_id: str) -> list[Record]:
+    """One message's timeline: every record about ``message_id``, in log order."""
+    return list(search(directory, Filter(message_id=message_id)))
+
+
+def replay_selection(directory: Path, where: Filter) -> Iterator[Record]:
+    """For replays: the first record carrying the envelope of each matching message.
+
+    Each message appears once (its earliest record with an envelope), in log order,
+    so a replay resends every selected message exactly once.
+    """
+    seen: set[str] = set()
+    for record in search(directory, replace(where, with_envelope=True)):
+        if record.message_id not in seen:
+            seen.add(record.message_id)
+            yield record

@@ -1,0 +1,282 @@
+"""Ledger records: one audit event, numbered, chained to the previous one, hashed.
+
+The canonical record (what an auditor recomputes with only ``hashlib`` and ``json``)
+-----------------------------------------------------------------------------------
+
+Each record is a JSON object with exactly these 14 keys, every key always present
+(``null`` when there is nothing to say):
+
+=============  ====================================================================
+``seq``        integer, 0 for the first record, then +1 with no gaps
+``ts``         when the event happened, UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
+``event``      ``received``, ``rejected``, ``routed``, ``delivered``,
+               ``dead_lettered``, ``duplicate``, ``receipt``, ``retried``,
+               ``replayed`` or ``operator_action``
+``message_id`` the envelope's message id (``sha256:<hex>`` for unparseable bytes)
+``type``       the message type, or ``null``
+``sender``     the sender's participant code, or ``null``
+``recipients`` array of participant codes (possibly empty)
+``reason``     a reason code (refusals, dead letters), or ``null``
+``detail``     free text, or ``null``
+``actor``      who acted: ``router``, or an operator's or auditor's name
+``envelope``   the full envelope as JSON, or ``null``
+``dedupe_key`` the event's idempotency key; no two records share one
+``prev``       the previous record's ``hash`` (64 zeros for seq 0)
+``hash``       see below
+=============  ====================================================================
+
+*Canonical bytes* of a record: the record WITHOUT the ``hash`` key, serialised as
+``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+and encoded as UTF-8.
+
+- ``hash`` = ``hashlib.sha256(canonical_bytes).hexdigest()`` (lowercase hex);
+- ``prev`` of record *n* = ``hash`` of record *n-1*, so the records form a chain;
+- the Merkle leaf of record *n* is its canonical bytes: leaf hash =
+  ``sha256(b"\\x00" + canonical_bytes)``, and the tree over records ``0..N-1``
+  (RFC 9162, see ``merkle.py``) has the root that checkpoints sign.
+
+On disk each record is one line: the canonical JSON of the record INCLUDING
+``hash`` (same serialisation), then ``\\n``. Because keys are sorted and
+``"hash"`` sorts between ``"event"`` and ``"message_id"``, the line is the
+canonical bytes with ``,"hash":"<64 hex>"`` inserted just before
+``,"message_id":``; removing that member from the line gives back the canonical
+bytes exactly. The verifier relies on this to hash the bytes on disk without
+re-serialising them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from liaison.audit.events import AuditEvent
+from schemas.envelope import canonical_json
+from schemas.errors import LiaisonError
+
+ZERO_HASH = "0" * 64
+_HASH_MARK = b',"hash":"'
+_HASH_MEMBER_LEN = len(_HASH_MARK) + 64 + 1  # ,"hash":"<64 hex>"
+_INSERT_MARK = b',"message_id":'
+
+FIELDS: tuple[str, ...] = (
+    "actor",
+    "dedupe_key",
+    "detail",
+    "envelope",
+    "event",
+    "hash",
+    "message_id",
+    "prev",
+    "reason",
+    "recipients",
+    "sender",
+    "seq",
+    "ts",
+    "type",
+)
+
+
+class RecordError(LiaisonError):
+    """A record that cannot be built or read (the message says which and why)."""
+
+    def __init__(self, message: str, *, dedupe_key: str | None = None) -> None:
+        #: The dedupe key of the event that could not be recorded, when it is one.
+        self.dedupe_key = dedupe_key
+        super().__init__(message)
+
+
+def format_ts(at: datetime) -> str:
+    """``at`` in UTC with microseconds and ``Z``: fixed width, so strings sort by time."""
+    if at.tzinfo is None:
+        raise RecordError("event time has no timezone")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One line of the ledger, as data."""
+
+    seq: int
+    ts: str
+    event: str
+    message_id: str
+    type: str | None
+    sender: str | None
+    recipients: tuple[str, ...]
+    reason: str | None
+    detail: str | None
+    actor: str
+    envelope: dict[str, Any] | None
+    dedupe_key: str
+    prev: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        """The record without ``hash``: what the hash and the Merkle leaf cover."""
+        return {
+            "actor": self.actor,
+            "dedupe_key": self.dedupe_key,
+            "detail": self.detail,
+            "envelope": self.envelope,
+            "event": self.event,
+            "message_id": self.message_id,
+            "prev": self.prev,
+            "reason": self.reason,
+            "recipients": list(self.recipients),
+            "sender": self.sender,
+            "seq": self.seq,
+            "ts": self.ts,
+            "type": self.type,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole record as JSON data, ``hash`` included."""
+        data = self.body()
+        data["hash"] = self.hash
+        return data
+
+    def canonical_bytes(self) -> bytes:
+        """The canonical bytes (without ``hash``)."""
+        return canonical_json(self.body())
+
+    def line(self) -> bytes:
+        """The record as stored: canonical JSON with ``hash``, then a newline."""
+        return canonical_json(self.to_json()) + b"\n"
+
+    def leaf_hash(self) -> bytes:
+        """This record's Merkle leaf hash."""
+        return hashlib.sha256(b"\x00" + self.canonical_bytes()).digest()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Record:
+        """A record from parsed JSON; :class:`RecordError` when a field is missing or mistyped."""
+        if not isinstance(data, dict) or set(data) != set(FIELDS):
+            raise RecordError("not a ledger record (wrong set of keys)")
+        try:
+            _expect(data, "seq", int)
+            for name in ("ts", "event", "message_id", "actor", "dedupe_key", "prev", "hash"):
+                _expect(data, name, str)
+            for name in ("type", "sender", "reason", "detail"):
+                _expect(data, name, (str, type(None)))
+            _expect(data, "envelope", (dict, type(None)))
+            _expect(data, "recipients", list)
+            _expect_strings(data, "recipients")
+        except TypeError as exc:
+            raise RecordError(str(exc)) from None
+        return cls(
+            seq=data["seq"],
+            ts=data["ts"],
+            event=data["event"],
+            message_id=data["message_id"],
+            type=data["type"],
+            sender=data["sender"],
+            recipients=tuple(data["recipients"]),
+            reason=data["reason"],
+            detail=data["detail"],
+            actor=data["actor"],
+            envelope=data["envelope"],
+            dedupe_key=data["dedupe_key"],
+            prev=data["prev"],
+            hash=data["hash"],
+        )
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Record:
+        """A record from one stored line (trailing newline allowed)."""
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise RecordError(f"not JSON: {exc}") from None
+        return cls.from_json(data)
+
+
+def _expect(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> None:
+    value = data[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"field {name!r} has the wrong type")
+
+
+def _expect_strings(data: dict[str, Any], name: str) -> None:
+    if not all(isinstance(item, str) for item in data[name]):
+        raise TypeError(f"field {name!r} must hold strings")
+
+
+def split_line(line: bytes) -> tuple[bytes, bytes] | None:
+    """A stored line's canonical bytes and its ``hash`` (hex, as bytes), or ``None``.
+
+    The inverse of how :func:`build` writes a line (see the module docstring).
+    The newline must already be stripped.
+    """
+    i = line.rfind(_HASH_MARK)
+    end = i + _HASH_MEMBER_LEN
+    if i < 0 or line[end - 1 : end] != b'"':
+        return None
+    return line[:i] + line[end:], line[i + len(_HASH_MARK) : end - 1]
+
+
+def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]:
+    """The record for ``event`` at ``seq`` after ``prev``: the record, its line, its leaf hash."""
+    try:
+        ts = format_ts(event.at)
+    except RecordError as exc:
+        raise RecordError(
+            f"event {event.dedupe_key!r}: {exc}", dedupe_key=event.dedupe_key
+        ) from None
+    body: dict[str, Any] = {
+        "actor": event.actor,
+        "dedupe_key": event.dedupe_key,
+        "detail": event.detail,
+        "envelope": event.envelope,
+        "event": str(event.event),
+        "message_id": event.message_id,
+        "prev": prev,
+        "reason": event.reason,
+        "recipients": list(event.recipients),
+        "sender": event.sender,
+        "seq": seq,
+        "ts": ts,
+        "type": event.type,
+    }
+    try:
+        data = canonical_json(body)
+    except (ValueError, TypeError) as exc:
+        raise RecordError(
+            f"event {event.dedupe_key!r} cannot be serialised: {exc}", dedupe_key=event.dedupe_key
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    cut = data.rfind(_INSERT_MARK)
+    line = data[:cut] + _HASH_MARK + digest.encode("ascii") + b'"' + data[cut:] + b"\n"
+    leaf = hashlib.sha256(b"\x00" + data).digest()
+    record = Record(
+        seq=seq,
+        ts=ts,
+        event=str(event.event),
+        message_id=event.message_id,
+        type=event.type,
+        sender=event.sender,
+        recipients=tuple(event.recipients),
+        reason=event.reason,
+        detail=event.detail,
+        actor=event.actor,
+        envelope=event.envelope,
+        dedupe_key=event.dedupe_key,
+        prev=prev,
+        hash=digest,
+    )
+    return record, line, leaf
+
+
+def build_many(
+    first_seq: int, prev: str, events: Iterable[AuditEvent]
+) -> list[tuple[Record, bytes, bytes]]:
+    """:func:`build` for consecutive events, chained; stops at the first that fails."""
+    out: list[tuple[Record, bytes, bytes]] = []
+    for index, event in enumerate(events):
+        built = build(first_seq + index, prev, event)
+        out.append(built)
+        prev = built[0].hash
+    return out

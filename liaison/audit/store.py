@@ -1,0 +1,385 @@
+"""The ledger on disk: JSONL segment files, the checkpoints file, and the writer's lock.
+
+Layout of an audit directory::
+
+    segment-000001.jsonl    records 0.., one canonical line each (see records.py)
+    segment-000002.jsonl    the next records, once the previous file passed segment_bytes
+    checkpoints.jsonl       signed Merkle roots (see checkpoints.py)
+    hub.pub                 the hub's public key (PEM), for auditors
+    writer.lock             held (flock) by the one process that appends
+
+Durability: a batch of records is written with one ``write`` and made durable
+with one ``fdatasync``; creating a file (first segment, rotation, checkpoints)
+also syncs the directory. Callers acknowledge work only after :meth:`Ledger.append`
+(or :meth:`Ledger.flush`) returned. A crash can leave a torn final line: opening
+the ledger truncates it (it was never acknowledged) and says so in ``recovery``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from liaison.audit import checkpoints as cp
+from liaison.audit.events import AuditEvent
+from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
+from liaison.audit.merkle import Accumulator
+from liaison.audit.records import ZERO_HASH, Record, build_many, split_line
+from liaison.audit.segments import (
+    LineReader,
+    datasync,
+    fsync_dir,
+    list_segments,
+    segment_name,
+    segment_number,
+    write_all,
+)
+from schemas.errors import LiaisonError
+
+LOCK_FILE = "writer.lock"
+
+
+class LedgerError(LiaisonError):
+    """The ledger cannot be opened or written (I/O error, or a log that fails its checks)."""
+
+
+class LedgerLockedError(LedgerError):
+    """Another process holds the writer lock of this audit directory."""
+
+
+def _fields(body: bytes) -> tuple[object, bytes, str]:
+    """``seq``, ``prev`` (as bytes) and ``dedupe_key`` of a record's canonical bytes."""
+    try:
+        data = json.loads(body)
+        return data["seq"], str(data["prev"]).encode("ascii"), str(data["dedupe_key"])
+    except (ValueError, TypeError, KeyError):
+        return None, b"", ""
+
+
+@dataclass
+class Recovery:
+    """What opening the ledger found and repaired."""
+
+    records: int = 0
+    segments: int = 0
+    checkpoints: int = 0
+    #: Bytes of a torn final record line that were cut off (0: none).
+    torn_record_bytes: int = 0
+    #: Bytes of a torn final checkpoint line that were cut off.
+    torn_checkpoint_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Ledger:
+    """The append-only ledger of one audit directory; one writer at a time (flock)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        key: Ed25519PrivateKey,
+        segment_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        """Use :meth:`open`; this only sets fields."""
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.recovery = Recovery()
+        self._key = key
+        self._acc = Accumulator()
+        self._dedupe: set[str] = set()
+        self._last_hash = ZERO_HASH
+        self._last_checkpoint: cp.Checkpoint | None = None
+        self._segment_no = 0
+        self._segment_size = 0
+        self._fd = -1
+        self._lock_fd = -1
+        self._dirty = False
+        self._broken: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        *,
+        key: Ed25519PrivateKey,
+        segment_bytes: int = 64 * 1024 * 1024,
+    ) -> Ledger:
+        """Lock ``directory`` (:class:`LedgerLockedError` if taken) and recover its state."""
+        directory.mkdir(parents=True, exist_ok=True)
+        ledger = cls(directory, key=key, segment_bytes=segment_bytes)
+        ledger._lock()
+        try:
+            ledger._recover()
+            ledger._publish_key()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """How many records the ledger holds."""
+        return self._acc.size
+
+    @property
+    def last_hash(self) -> str:
+        """The hash of the last record (64 zeros when empty)."""
+        return self._last_hash
+
+    @property
+    def last_checkpoint(self) -> cp.Checkpoint | None:
+        """The most recent checkpoint, if any."""
+        return self._last_checkpoint
+
+    @property
+    def unsigned(self) -> int:
+        """Records appended since the last checkpoint."""
+        signed = self._last_checkpoint.tree_size if self._last_checkpoint else 0
+        return self.size - signed
+
+    def root(self) -> bytes:
+        """The Merkle root of every record so far."""
+        return self._acc.root()
+
+    def seen(self, dedupe_key: str) -> bool:
+        """Whether an event with ``dedupe_key`` is already recorded."""
+        return dedupe_key in self._dedupe
+
+    # -- writing ----------------------------------------------------------------
+
+    def append(self, events: Iterable[AuditEvent], *, sync: bool = True) -> list[Record]:
+        """Record the events not recorded before; durable on return unless ``sync=False``.
+
+        Raises :class:`~liaison.audit.records.RecordError` (naming the event's
+        dedupe key) before writing anything when an event cannot be serialised,
+        and :class:`LedgerError` when the disk fails.
+        """
+        self._check_usable()
+        fresh: list[AuditEvent] = []
+        batch_keys: set[str] = set()
+        for event in events:
+            key = event.dedupe_key
+            if key not in self._dedupe and key not in batch_keys:
+                batch_keys.add(key)
+                fresh.append(event)
+        if not fresh:
+            return []
+        built = build_many(self.size, self._last_hash, fresh)
+        try:
+            self._write([line for _, line, _ in built])
+            if sync:
+                datasync(self._fd)
+        except OSError as exc:
+            self._broken = f"write failed: {exc}"
+            raise LedgerError(f"cannot write to {self.directory}: {exc}") from exc
+        self._dirty = not sync
+        for _, _, leaf in built:
+            self._acc.append(leaf)
+        self._dedupe.update(batch_keys)
+        self._last_hash = built[-1][0].hash
+        return [record for record, _, _ in built]
+
+    def flush(self) -> None:
+        """Make every appended record durable (after ``append(..., sync=False)``)."""
+        self._check_usable()
+        if self._dirty and self._fd >= 0:
+            try:
+                datasync(self._fd)
+            except OSError as exc:
+                self._broken = f"fsync failed: {exc}"
+                raise LedgerError(f"cannot sync {self.directory}: {exc}") from exc
+        self._dirty = False
+
+    def checkpoint(self) -> cp.Checkpoint | None:
+        """Sign the current root, unless nothing was appended since the last checkpoint."""
+        if self.size == 0 or self.unsigned == 0:
+            return None
+        self.flush()
+        checkpoint = cp.sign(self._key, tree_size=self.size, root=self._acc.root())
+        path = self.directory / cp.CHECKPOINTS_FILE
+        created = not path.exists()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                write_all(fd, checkpoint.line())
+                datasync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                fsync_dir(self.directory)
+        except OSError as exc:
+            raise LedgerError(f"cannot write checkpoint in {self.directory}: {exc}") from exc
+        self._last_checkpoint = checkpoint
+        return checkpoint
+
+    def close(self) -> None:
+        """Sync and close the files and release the lock (no checkpoint: call it first)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                if self._dirty and self._broken is None:
+                    datasync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = -1
+        self._broken = self._broken or "closed"
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise LedgerError(f"ledger in {self.directory} is unusable ({self._broken}); reopen it")
+
+    def _write(self, lines: list[bytes]) -> None:
+        pending: list[bytes] = []
+        for line in lines:
+            if self._segment_size and self._segment_size + len(line) > self.segment_bytes:
+                write_all(self._fd, b"".join(pending))
+                pending.clear()
+                self._rotate()
+            pending.append(line)
+            self._segment_size += len(line)
+        write_all(self._fd, b"".join(pending))
+
+    def _rotate(self) -> None:
+        if self._fd >= 0:
+            datasync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        self._open_segment(self._segment_no + 1, create=True)
+
+    def _open_segment(self, number: int, *, create: bool) -> None:
+        path = self.directory / segment_name(number)
+        flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
+        self._fd = os.open(path, flags, 0o644)
+        if create:
+            fsync_dir(self.directory)
+        self._segment_no = number
+        self._segment_size = os.fstat(self._fd).st_size
+
+    # -- opening ----------------------------------------------------------------
+
+    def _lock(self) -> None:
+        path = self.directory / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise LedgerLockedError(
+                f"{self.directory} is locked by another writer (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def _recover(self) -> None:
+        segments = list_segments(self.directory)
+        checkpoints = self._read_checkpoints()
+        wanted = {c.tree_size: c for c in checkpoints[-1:]}
+        sha256 = hashlib.sha256
+        acc, dedupe, rec = self._acc, self._dedupe, self.recovery
+        prev = ZERO_HASH.encode("ascii")
+        for index, path in enumerate(segments):
+            reader = LineReader(path)
+            for line in reader:
+                seq = acc.size
+                parts = split_line(line)
+                if parts is None or sha256(parts[0]).hexdigest().encode("ascii") != parts[1]:
+                    raise self._corrupt(seq, "a record does not match its hash")
+                seq_found, prev_found, dedupe_key = _fields(parts[0])
+                if seq_found != seq or prev_found != prev:
+                    raise self._corrupt(seq, "records out of sequence or chain broken")
+                acc.append(sha256(b"\x00" + parts[0]).digest())
+                dedupe.add(dedupe_key)
+                prev = parts[1]
+                if acc.size in wanted and acc.root().hex() != wanted[acc.size].root:
+                    raise self._corrupt(seq, "the Merkle root differs from the last checkpoint")
+            if reader.torn:
+                if index != len(segments) - 1:
+                    raise self._corrupt(acc.size, f"{path.name} ends with an incomplete line")
+                rec.torn_record_bytes = len(reader.torn)
+                self._truncate(path, path.stat().st_size - len(reader.torn))
+                rec.notes.append(
+                    f"cut a torn final line of {len(reader.torn)} bytes from {path.name} "
+                    f"(a crash while writing; that record was never acknowledged)"
+                )
+        self._last_hash = prev.decode("ascii")
+        rec.records, rec.segments, rec.checkpoints = acc.size, len(segments), len(checkpoints)
+        if checkpoints and checkpoints[-1].tree_size > acc.size:
+            raise self._corrupt(
+                acc.size,
+                f"the last checkpoint covers {checkpoints[-1].tree_size} records "
+                f"but only {acc.size} exist (truncated)",
+            )
+        self._last_checkpoint = checkpoints[-1] if checkpoints else None
+        if segments:
+            self._open_segment(segment_number(segments[-1]), create=False)
+        else:
+            self._open_segment(1, create=True)
+
+    def _read_checkpoints(self) -> list[cp.Checkpoint]:
+        path = self.directory / cp.CHECKPOINTS_FILE
+        found: list[cp.Checkpoint] = []
+        for number, item in cp.iter_checkpoints(path):
+            if isinstance(item, cp.CheckpointError):
+                raise LedgerError(f"{path} line {number}: {item}; run `liaison audit verify`")
+            found.append(item)
+        torn = cp.torn_tail(path)
+        if torn:
+            self.recovery.torn_checkpoint_bytes = torn
+            self._truncate(path, path.stat().st_size - torn)
+            self.recovery.notes.append(f"cut a torn final line of {torn} bytes from {path.name}")
+        found.sort(key=lambda c: c.tree_size)
+        return found
+
+    def _truncate(self, path: Path, size: int) -> None:
+        with path.open("r+b") as handle:
+            handle.truncate(size)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _corrupt(self, seq: int, what: str) -> LedgerError:
+        return LedgerError(
+            f"audit log in {self.directory} fails its checks at seq {seq}: {what}; "
+            f"refusing to append (run `liaison audit verify {self.directory}`)"
+        )
+
+    def _publish_key(self) -> None:
+        path = self.directory / PUBLIC_KEY_FILE
+        public = self._key.public_key()
+        try:
+            current = path.read_bytes()
+        except FileNotFoundError:
+            current = b""
+        if not current:
+            write_public_key(public, path)
+        elif current != public_pem(public):
+            # Checkpoints already signed must stay verifiable with the published key.
+            raise LedgerError(
+                f"{path} holds another public key than the hub key (key id {key_id(public)}): "
+                "this ledger was signed with a different key; restore that key or use "
+                "a new audit directory"
+            )

@@ -1,0 +1,238 @@
+"""The audit writer: consumes ``hub.audit``, appends to the ledger, signs checkpoints.
+
+One process per audit directory writes: it holds an exclusive ``flock`` on the
+directory's ``writer.lock`` before it reads the log, and a second instance waits
+for that lock (then recovers whatever the first one wrote, and carries on). The
+queue is single-active-consumer, so among writers on different machines one
+consumes at a time as well.
+
+The order that makes every event land exactly once:
+
+1. take a batch of deliveries (up to ``batch_size`` messages, or what arrived
+   within ``batch_window`` seconds of the first);
+2. decode each; a malformed message is rejected without requeue, so the queue's
+   dead-letter exchange (``liaison.dead``) keeps it for an operator;
+3. append the events, skipping dedupe keys already recorded, with one fsync;
+4. only then ack the batch (``multiple=True`` on its last delivery tag).
+
+A crash between 3 and 4 means a redelivery, which step 3 skips by dedupe key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pika
+import pika.exceptions
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pika.adapters.blocking_connection import BlockingChannel
+
+from liaison.amqp import connection_parameters
+from liaison.audit.events import AuditEvent, decode_batch
+from liaison.audit.keys import load_or_create
+from liaison.audit.records import RecordError
+from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
+from liaison.settings import Settings
+from schemas.wire import AUDIT_QUEUE
+
+_TICK = 0.05
+
+
+@dataclass
+class WriterStats:
+    """Counters since the writer started."""
+
+    messages: int = 0
+    events: int = 0
+    records: int = 0
+    rejected: int = 0
+    checkpoints: int = 0
+
+
+class AuditWriter:
+    """Consume audit events and record them; :meth:`stop` ends :meth:`run` gracefully."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        key: Ed25519PrivateKey | None = None,
+        batch_size: int = 500,
+        batch_window: float = 0.05,
+        prefetch: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.batch_window = batch_window
+        self.prefetch = prefetch or 2 * batch_size
+        self.stats = WriterStats()
+        self._key = key
+        self._stopping = threading.Event()
+        self._log = structlog.get_logger("liaison.audit.writer")
+        self._last_checkpoint = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish its batch, checkpoint and return (signal-safe)."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        """Wait for the ledger lock, then consume until :meth:`stop`; reconnects on loss."""
+        key = self._key or load_or_create(self.settings.hub_key_path)
+        ledger = self._open_ledger(key)
+        if ledger is None:
+            return
+        try:
+            self._consume_forever(ledger)
+        finally:
+            try:
+                checkpoint = ledger.checkpoint()
+            except LedgerError as exc:
+                checkpoint = None
+                self._log.error("final checkpoint failed", error=str(exc))
+            if checkpoint is not None:
+                self.stats.checkpoints += 1
+            ledger.close()
+            self._log.info(
+                "audit writer stopped",
+                ledger_size=ledger.size,
+                signed=ledger.last_checkpoint.tree_size if ledger.last_checkpoint else 0,
+                **vars(self.stats),
+            )
+
+    def _open_ledger(self, key: Ed25519PrivateKey) -> Ledger | None:
+        waiting = False
+        while not self.stopping:
+            try:
+                ledger = Ledger.open(
+                    self.settings.audit_dir, key=key, segment_bytes=self.settings.segment_bytes
+                )
+            except LedgerLockedError as exc:
+                if not waiting:
+                    self._log.info("waiting for the audit lock", reason=str(exc))
+                    waiting = True
+                self._stopping.wait(0.2)
+                continue
+            for note in ledger.recovery.notes:
+                self._log.warning("audit log recovered", note=note)
+            self._log.info(
+                "audit ledger open",
+                directory=str(self.settings.audit_dir),
+                records=ledger.size,
+                segments=ledger.recovery.segments,
+            )
+            return ledger
+        return None
+
+    def _consume_forever(self, ledger: Ledger) -> None:
+        delay = self.settings.reconnect_initial_s
+        while not self.stopping:
+            try:
+                self._consume(ledger)
+                delay = self.settings.reconnect_initial_s
+            except pika.exceptions.AMQPError as exc:
+                self._log.warning(
+                    "audit writer lost the broker; reconnecting",
+                    error=_describe(exc),
+                    retry_in_s=round(delay, 2),
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+            self._maybe_checkpoint(ledger)
+
+    def _consume(self, ledger: Ledger) -> None:
+        params = connection_parameters(self.settings, name="liaison-audit-writer")
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=self.prefetch)
+            self._log.info("audit writer consuming", queue=AUDIT_QUEUE)
+            batch: list[tuple[int, bytes]] = []
+            deadline = 0.0
+            for method, _props, body in channel.consume(AUDIT_QUEUE, inactivity_timeout=_TICK):
+                if method is not None and body is not None:
+                    if not batch:
+                        deadline = time.monotonic() + self.batch_window
+                    batch.append((method.delivery_tag, body))
+                if batch and (
+                    len(batch) >= self.batch_size
+                    or method is None
+                    or time.monotonic() >= deadline
+                    or self.stopping
+                ):
+                    self._commit(channel, ledger, batch)
+                    batch = []
+                self._maybe_checkpoint(ledger)
+                if self.stopping and not batch:
+                    break
+            channel.cancel()  # hands prefetched, unacked messages back to the queue
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def _commit(
+        self, channel: BlockingChannel, ledger: Ledger, batch: list[tuple[int, bytes]]
+    ) -> None:
+        decoded: list[tuple[int, list[AuditEvent]]] = []
+        for tag, body in batch:
+            try:
+                decoded.append((tag, decode_batch(body)))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._reject(channel, tag, f"malformed audit message: {str(exc)[:300]}")
+        while decoded:
+            events = [event for _, group in decoded for event in group]
+            try:
+                records = ledger.append(events)
+            except RecordError as exc:
+                # One event cannot be recorded: dead-letter its message, keep the rest.
+                bad = _message_of(decoded, exc.dedupe_key)
+                self._reject(channel, bad, str(exc))
+                decoded = [(tag, group) for tag, group in decoded if tag != bad]
+                continue
+            channel.basic_ack(decoded[-1][0], multiple=True)
+            self.stats.messages += len(decoded)
+            self.stats.events += len(events)
+            self.stats.records += len(records)
+            break
+
+    def _reject(self, channel: BlockingChannel, tag: int, reason: str) -> None:
+        channel.basic_nack(tag, requeue=False)
+        self.stats.rejected += 1
+        self._log.warning("audit message dead-lettered", delivery_tag=tag, reason=reason)
+
+    def _maybe_checkpoint(self, ledger: Ledger) -> None:
+        unsigned = ledger.unsigned
+        due = unsigned >= self.settings.checkpoint_every or (
+            unsigned
+            and time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
+        )
+        if due:
+            checkpoint = ledger.checkpoint()
+            self._last_checkpoint = time.monotonic()
+            if checkpoint is not None:
+                self.stats.checkpoints += 1
+                self._log.info(
+                    "audit checkpoint", tree_size=checkpoint.tree_size, root=checkpoint.root
+                )
+
+
+def _message_of(decoded: list[tuple[int, list[AuditEvent]]], dedupe_key: str | None) -> int:
+    """The delivery tag of the message that carried the event ``dedupe_key``."""
+    for tag, group in decoded:
+        if any(event.dedupe_key == dedupe_key for event in group):
+            return tag
+    return decoded[0][0]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "404" in text or "NOT_FOUND" in text:
+        return f"{text} (does the queue {AUDIT_QUEUE} exist? run `liaison topology apply`)"
+    return text
