@@ -1,0 +1,32 @@
+"""The quick start's first command, run for real on a scratch vhost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from liaison.settings import Settings
+from tests.integration.harness import env_for
+
+
+def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings) -> None:
+    """`liaison demo --exit` shows every message's recipients, the invalid one's reason, and a verified audit log."""
+    result = subprocess.run(
+        [sys.executable, "-m", "liaison", "demo", "--exit"],
+        env=env_for(settings, LIAISON_LOG_LEVEL="warning"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "treaty file opened" in out
+    assert "gs-treaties → chamber, council, gs-legal" in out  # the rule's copy to legal
+    assert "duty-officer" in out  # the FLASH cable's copy
+    assert "dead letter: schema_violation" in out
+    assert "answer_deadline" in out
+    audit_line = next(line for line in out.splitlines() if line.startswith("audit log:"))
+    assert "OK" in audit_line
+    assert "checkpoints verified" in audit_line
+    assert " 0 checkpoints" not in audit_line
