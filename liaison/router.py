@@ -36,6 +36,7 @@ from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.routing import Decision, Incoming, Outgoing, RoutingContext, decide
 from liaison.settings import Settings
+from liaison.transport import coalesce_writes
 from schemas import wire
 from schemas.errors import ReasonCode
 
@@ -67,6 +68,39 @@ class DedupeWindow:
         self._keys.move_to_end(key)
         while len(self._keys) > self._size:
             self._keys.popitem(last=False)
+
+
+class AckTracker:
+    """Turns ingress messages finishing out of order into few acks.
+
+    Delivery tags on a channel count up from 1. Everything up to the highest tag
+    below which all messages are finished is acked with one ``multiple`` ack;
+    finished messages stuck behind a slow one are acked one by one once too
+    many wait, so a single slow message never holds the prefetch window.
+    """
+
+    def __init__(self, max_waiting: int = 256) -> None:
+        self._floor = 0  # every tag <= floor is settled
+        self._ackable_floor = 0  # highest settled tag <= floor that was not nacked
+        self._done: dict[int, bool] = {}  # finished above the floor: tag -> needs ack
+        self._max_waiting = max_waiting
+
+    def finish(self, tag: int, *, ack: bool = True) -> list[tuple[int, bool]]:
+        """Record ``tag`` as settled (``ack=False``: it was nacked); the acks to send now."""
+        self._done[tag] = ack
+        acks: list[tuple[int, bool]] = []
+        advanced = False
+        while self._floor + 1 in self._done:
+            self._floor += 1
+            if self._done.pop(self._floor):
+                self._ackable_floor = self._floor
+                advanced = True
+        if advanced:
+            acks.append((self._ackable_floor, True))
+        if len(self._done) > self._max_waiting:
+            acks.extend((t, False) for t, needs in sorted(self._done.items()) if needs)
+            self._done = dict.fromkeys(self._done, False)
+        return acks
 
 
 @dataclass
@@ -187,10 +221,12 @@ class Router:
         self._returned_other: set[tuple[str, str]] = set()
         self._flush_scheduled = False
         self._drain_deadline: float | None = None
+        self._acks = AckTracker()
 
     # -- connection and channel callbacks -------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        coalesce_writes(connection)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: Exception) -> None:
@@ -258,6 +294,8 @@ class Router:
         except Exception:  # a bug must not stop the hub: the delivery limit parks the message
             log.exception("router.decide_failed", routing_key=method.routing_key)
             channel.basic_nack(method.delivery_tag, requeue=True)
+            for tag, multiple in self._acks.finish(method.delivery_tag, ack=False):
+                channel.basic_ack(tag, multiple=multiple)
             return
         entry = _Entry(tag=method.delivery_tag, decision=decision, started=started)
         self._entries[entry.tag] = entry
@@ -333,7 +371,13 @@ class Router:
         acked = isinstance(method, pika.spec.Basic.Ack)
         tags = [method.delivery_tag]
         if method.multiple:
-            tags = [seq for seq in self._outstanding if seq <= method.delivery_tag]
+            # Sequence numbers only grow and the dict keeps insertion order, so the
+            # confirmed ones are a prefix: stop at the first one beyond the tag.
+            tags = []
+            for seq in self._outstanding:
+                if seq > method.delivery_tag:
+                    break
+                tags.append(seq)
         for seq in tags:
             item = self._outstanding.pop(seq, None)
             if item is None:
@@ -441,10 +485,13 @@ class Router:
             return
         assert self._channel is not None
         now = time.monotonic()
+        acks: list[tuple[int, bool]] = []
         for entry in batch:
-            self._channel.basic_ack(entry.tag)
+            acks.extend(self._acks.finish(entry.tag))
             self._entries.pop(entry.tag, None)
             self._account(entry.decision, now - entry.started)
+        for tag, multiple in acks:
+            self._channel.basic_ack(tag, multiple=multiple)
         self.stats.in_flight = len(self._entries)
 
     def _account(self, decision: Decision, seconds: float) -> None:
@@ -470,6 +517,8 @@ class Router:
         self._entries.pop(entry.tag, None)
         if self._channel is not None and self._channel.is_open:
             self._channel.basic_nack(entry.tag, requeue=True)
+            for tag, multiple in self._acks.finish(entry.tag, ack=False):
+                self._channel.basic_ack(tag, multiple=multiple)
 
     # -- stopping ---------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from liaison.audit.events import AuditEvent, EventKind, body_id, make_event
+from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
 from liaison.directory import Directory
 from liaison.rules import Rules
 from schemas import wire
@@ -266,7 +266,7 @@ def _route(
             discriminator=operation,
             at=now,
             **facts,
-            envelope=data,
+            envelope=RawJson(incoming.body),
         )
     ]
     if relay:
@@ -415,11 +415,11 @@ def _refuse(
     now: datetime,
     data: dict[str, Any] | None = None,
 ) -> Decision:
-    snapshot: dict[str, Any] | None
+    snapshot: RawJson | None
     if envelope is not None:
         message_id = str(envelope.message_id)
         facts: dict[str, Any] = _facts(envelope)
-        snapshot = data
+        snapshot = RawJson(incoming.body)
     else:
         message_id = body_id(incoming.body)
         facts = _salvage(incoming.body)

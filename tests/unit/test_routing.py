@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit.events import EventKind
+from liaison.audit.events import EventKind, decode_batch, encode_batch
 from liaison.directory import Directory, load_directory
 from liaison.routing import Decision, Incoming, RoutingContext, decide
 from liaison.rules import Rules
 from schemas import wire
 from schemas.catalog import default_registry
+from schemas.envelope import canonical_json
 from schemas.errors import ReasonCode
 from schemas.examples import example_envelope
 from schemas.signing import public_key_to_b64, sign
@@ -59,8 +60,11 @@ class TestRouted:
         assert decision.dead_letters == ()
         assert events(decision) == ["received", "routed", "delivered"]
         assert decision.routed and decision.reason is None
-        received = decision.events[0]
-        assert received.envelope is not None and received.envelope["sender"] == "gs"
+        (batch,) = (decode_batch(encode_batch(decision.events[:1])),)
+        received = batch[0]
+        assert received.envelope is not None
+        assert received.envelope["sender"] == "gs"
+        assert canonical_json(received.envelope) == body  # kept exactly as it arrived
 
     def test_treaty_messages_are_copied_to_the_legal_service(self, ctx: RoutingContext) -> None:
         """The treaties rule adds gs-legal to a treaty message's explicit recipients."""

@@ -1,0 +1,86 @@
+"""The router shell's pure parts: acknowledgement bookkeeping and the duplicate window."""
+
+from __future__ import annotations
+
+import random
+
+from liaison.router import AckTracker, DedupeWindow
+
+
+def settle(acks: list[tuple[int, bool]], settled: set[int]) -> None:
+    for tag, multiple in acks:
+        if multiple:
+            settled.update(range(1, tag + 1))
+        else:
+            settled.add(tag)
+
+
+class TestAckTracker:
+    def test_in_order_completions_ack_with_multiple(self) -> None:
+        """Messages finishing in order are acked by one multiple ack each time the floor moves."""
+        tracker = AckTracker()
+        assert tracker.finish(1) == [(1, True)]
+        assert tracker.finish(2) == [(2, True)]
+
+    def test_out_of_order_waits_for_the_gap(self) -> None:
+        """A later message finishing first is acked together with the earlier one."""
+        tracker = AckTracker()
+        assert tracker.finish(2) == []
+        assert tracker.finish(3) == []
+        assert tracker.finish(1) == [(3, True)]
+
+    def test_nacked_tag_is_never_acked(self) -> None:
+        """A message handed back with a nack is passed over: the multiple ack stops below it."""
+        tracker = AckTracker()
+        assert tracker.finish(1, ack=False) == []
+        assert tracker.finish(2) == [(2, True)]
+        tracker = AckTracker()
+        assert tracker.finish(1) == [(1, True)]
+        assert tracker.finish(2, ack=False) == []
+        assert tracker.finish(3) == [(3, True)]
+
+    def test_slow_message_does_not_hold_the_window(self) -> None:
+        """When too many finished messages wait behind a slow one they are acked one by one."""
+        tracker = AckTracker(max_waiting=3)
+        for tag in (2, 3, 4):
+            assert tracker.finish(tag) == []
+        assert tracker.finish(5) == [(2, False), (3, False), (4, False), (5, False)]
+        # When the slow one finishes, the multiple ack covers it without re-acking the others.
+        assert tracker.finish(1) == [(1, True)]
+
+    def test_random_order_settles_every_acked_tag_exactly(self) -> None:
+        """Any completion order ends with every acked tag settled and no nacked tag acked."""
+        rng = random.Random(7)
+        for _ in range(200):
+            n = rng.randint(1, 60)
+            tags = list(range(1, n + 1))
+            rng.shuffle(tags)
+            nacked = {t for t in tags if rng.random() < 0.1}
+            tracker = AckTracker(max_waiting=rng.randint(1, 10))
+            acks: list[tuple[int, bool]] = []
+            for tag in tags:
+                acks.extend(tracker.finish(tag, ack=tag not in nacked))
+            settled: set[int] = set()
+            settle(acks, settled)
+            assert settled - nacked == set(range(1, n + 1)) - nacked
+            singles = [t for t, multiple in acks if not multiple]
+            assert not set(singles) & nacked
+            assert len(singles) == len(set(singles))
+
+
+class TestDedupeWindow:
+    def test_forgets_the_oldest_beyond_its_size(self) -> None:
+        """The window keeps only the most recent keys."""
+        window = DedupeWindow(2)
+        for key in ("a", "b", "c"):
+            window.add(key)
+        assert "a" not in window
+        assert "b" in window
+        assert "c" in window
+        assert len(window) == 2
+
+    def test_size_zero_remembers_nothing(self) -> None:
+        """A window of size 0 turns deduplication off."""
+        window = DedupeWindow(0)
+        window.add("a")
+        assert "a" not in window
