@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pika
 
-from liaison.bench.load import publish_pipelined, queue_depth, watch_drain
+from liaison.bench.load import queue_depth, watch_drain
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.management import Management
+from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from liaison.topology import apply as apply_topology
 from schemas import wire

@@ -270,8 +270,59 @@ def search(
         click.echo("no matching records", err=True)
 
 
-# `liaison audit replay` (the lead's) goes here: select with `filter_options` /
-# `make_filter`, then `liaison.audit.query.replay_selection`.
+@audit.command()
+@filter_options
+@click.option("--to", "to", help="Deliver only to this participant instead of the originals.")
+@click.option("--operator", envvar="LIAISON_OPERATOR", help="Who asks (default: login name).")
+@click.option("--dry-run", is_flag=True, help="List what would be replayed; publish nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_DIR_OPTION
+@pass_context
+def replay(
+    obj: Context,
+    /,
+    to: str | None,
+    operator: str | None,
+    dry_run: bool,
+    yes: bool,
+    directory: Path | None,
+    **criteria: Any,
+) -> None:
+    """Re-publish selected messages through the hub, each marked as a replay of its original."""
+    import getpass  # noqa: PLC0415
+
+    from liaison.audit.query import replay_selection  # noqa: PLC0415
+    from liaison.audit.replay import plan_replays, publish_replays  # noqa: PLC0415
+
+    if not any(criteria.values()):
+        raise click.UsageError("give at least one filter (--message-id, --since, --type, …)")
+    settings = obj.settings
+    actor = operator or getpass.getuser()
+    if to is not None:
+        from liaison.directory import load_directory  # noqa: PLC0415
+
+        if to not in load_directory(settings.directory_path):
+            raise click.BadParameter(f"{to!r} is not in the directory", param_hint="--to")
+    source = directory or settings.audit_dir
+    plans = plan_replays(replay_selection(source, make_filter(**criteria)), actor=actor, to=to)
+    for plan in plans:
+        click.echo(
+            f"{plan.message_id}  {plan.type:<32} {plan.sender} → {', '.join(plan.recipients)}"
+        )
+    if not plans:
+        click.echo("nothing to replay", err=True)
+        return
+    if dry_run:
+        click.echo(f"{len(plans)} message(s) would be replayed (dry run)", err=True)
+        return
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Replay {len(plans)} message(s) as {actor}?", abort=True)
+    try:
+        seconds = publish_replays(settings, plans)
+    except LiaisonError as exc:
+        raise _fail(exc) from None
+    rate = len(plans) / seconds if seconds else float("inf")
+    click.echo(f"replayed {len(plans)} message(s) as {actor} ({rate:,.0f} msg/s)", err=True)
 
 
 @audit.command()

@@ -1,4 +1,4 @@
-"""``liaison bench``: measured figures, hub against raw baseline in one run."""
+"""``liaison bench``: measured figures, each against a baseline in the same run."""
 
 from __future__ import annotations
 
@@ -9,24 +9,48 @@ import click
 from liaison.cli import Context, pass_context
 
 
-@click.command()
+def _emit(figures: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        click.echo(f"{key:>22}  {value}")
+
+
+@click.group(invoke_without_command=True)
 @click.option("--messages", default=20_000, show_default=True, help="Messages per throughput run.")
 @click.option("--rate", default=1_000, show_default=True, help="Offered msg/s in the latency run.")
 @click.option("--seconds", default=5.0, show_default=True, help="Length of the latency run.")
 @click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@pass_context
+@click.pass_context
 def bench(
-    obj: Context, messages: int, rate: int, seconds: float, payload_bytes: int, as_json: bool
+    ctx: click.Context, messages: int, rate: int, seconds: float, payload_bytes: int, as_json: bool
 ) -> None:
     """Benchmark the router against a raw pika forwarder on a scratch vhost."""
+    if ctx.invoked_subcommand is not None:
+        return
     from liaison.bench.hub import run_bench  # noqa: PLC0415 - heavy imports only when used
 
+    settings = ctx.find_object(Context)
+    assert settings is not None
     result = run_bench(
-        obj.settings, messages=messages, rate=rate, seconds=seconds, payload_bytes=payload_bytes
+        settings.settings,
+        messages=messages,
+        rate=rate,
+        seconds=seconds,
+        payload_bytes=payload_bytes,
     )
-    if as_json:
-        click.echo(json.dumps(result.as_dict()))
-        return
-    for key, value in result.as_dict().items():
-        click.echo(f"{key:>22}  {value}")
+    _emit(result.as_dict(), as_json)
+
+
+@bench.command("audit")
+@click.option("--records", default=100_000, show_default=True, help="Records to append and verify.")
+@click.option("--replays", default=20_000, show_default=True, help="Messages to replay.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def bench_audit_cmd(obj: Context, records: int, replays: int, as_json: bool) -> None:
+    """Durable appends/s, verification records/s and replay msg/s of the audit ledger."""
+    from liaison.bench.audit import run_audit_bench  # noqa: PLC0415
+
+    _emit(run_audit_bench(obj.settings, records=records, replays=replays), as_json)

@@ -1,0 +1,97 @@
+"""``liaison bench audit``: durable appends, verification and replay, measured in one run.
+
+Appends and verification run on a scratch directory (see
+``liaison.audit.bench``); the replay figure selects every message of a ledger
+of real letter envelopes and re-publishes them to ``liaison.ingress`` on a
+scratch vhost with publisher confirms, timed from selection to the last confirm.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from liaison.amqp import connection_parameters
+from liaison.audit.bench import bench_audit
+from liaison.audit.events import EventKind, make_event
+from liaison.audit.query import Filter, replay_selection
+from liaison.audit.replay import plan_replays, publish_replays
+from liaison.audit.store import Ledger
+from liaison.management import Management
+from liaison.settings import Settings
+from schemas import wire
+from schemas.examples import example_envelope
+
+
+def run_audit_bench(
+    settings: Settings, *, records: int = 100_000, replays: int = 20_000
+) -> dict[str, Any]:
+    """Append, verify and replay figures; the replay uses a scratch vhost, deleted after."""
+    with tempfile.TemporaryDirectory(prefix="liaison-bench-audit-") as tmp:
+        figures = bench_audit(Path(tmp), records)
+        figures["replays"] = replays
+        figures["replay_per_s"] = round(_replay_rate(settings, Path(tmp) / "replay", replays))
+    return figures
+
+
+def _replay_rate(settings: Settings, directory: Path, n: int) -> float:
+    template = example_envelope(
+        "correspondence.letter", 1, sender="gs", recipients=("gs-archives",)
+    )
+    with Ledger.open(directory, key=Ed25519PrivateKey.generate()) as ledger:
+        batch = []
+        for _ in range(n):
+            envelope = template.model_copy(update={"message_id": uuid.uuid4()})
+            batch.append(
+                make_event(
+                    EventKind.RECEIVED,
+                    str(envelope.message_id),
+                    type=envelope.type,
+                    sender=envelope.sender,
+                    recipients=envelope.recipients,
+                    envelope=envelope.to_jsonable(),
+                )
+            )
+            if len(batch) == 1000:
+                ledger.append(batch)
+                batch = []
+        ledger.append(batch)
+        ledger.checkpoint()
+    vhost = f"liaison-bench-replay-{uuid.uuid4().hex[:8]}"
+    scratch = settings.replace(amqp_url=settings.amqp_url.rsplit("/", 1)[0] + "/" + vhost)
+    with Management(scratch) as api:
+        api.put_vhost(vhost)
+        try:
+            api.put_permissions(vhost, scratch.hub_user, configure=".*", write=".*", read=".*")
+            _declare_ingress(scratch)
+            started = time.perf_counter()
+            plans = plan_replays(
+                replay_selection(directory, Filter(type="correspondence.letter")), actor="bench"
+            )
+            publish_replays(scratch, plans)
+            seconds = time.perf_counter() - started
+        finally:
+            api.delete_vhost(vhost)
+    if len(plans) != n:
+        raise AssertionError(f"replay selected {len(plans)} of {n} messages")
+    return n / seconds
+
+
+def _declare_ingress(settings: Settings) -> None:
+    import pika  # noqa: PLC0415
+
+    connection = pika.BlockingConnection(connection_parameters(settings))
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(wire.INGRESS_EXCHANGE, "topic", durable=True)
+        channel.queue_declare(
+            wire.INGRESS_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        channel.queue_bind(wire.INGRESS_QUEUE, wire.INGRESS_EXCHANGE, "#")
+    finally:
+        connection.close()
