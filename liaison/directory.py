@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -116,7 +117,7 @@ class Participant(BaseModel):
 
     def can_send(self, type_name: str) -> bool:
         """Whether the directory lets this participant publish messages of ``type_name``."""
-        return any(fnmatchcase(type_name, pattern) for pattern in self.may_send)
+        return _can_send(self.may_send, type_name)
 
     def send_pattern_regex(self) -> str:
         """An anchored regex of the routing keys (type names) it may publish to ingress.
@@ -131,6 +132,12 @@ class Participant(BaseModel):
             return "^$"
         alternatives = dict.fromkeys(_glob_to_regex(pattern) for pattern in self.may_send)
         return "^(" + "|".join(alternatives) + ")$"
+
+
+@lru_cache(maxsize=4096)
+def _can_send(may_send: tuple[str, ...], type_name: str) -> bool:
+    # Cached: the router asks this for every message, with few distinct answers.
+    return any(fnmatchcase(type_name, pattern) for pattern in may_send)
 
 
 def _glob_to_regex(pattern: str) -> str:

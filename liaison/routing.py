@@ -320,7 +320,7 @@ def _route(
                 exchange=wire.DELIVER_EXCHANGE,
                 routing_key=code,
                 body=incoming.body,
-                headers={**relay_headers, wire.H_ORIGINAL_USER: incoming.user_id or ""},
+                headers=relay_headers,
                 message_id=message_id,
                 type=envelope.type,
                 correlation_id=str(envelope.correlation_id) if envelope.correlation_id else None,

@@ -62,11 +62,14 @@ class Rule(BaseModel):
 class Rules:
     """The routing rules, in file order, checked against one directory."""
 
-    __slots__ = ("rules",)
+    __slots__ = ("_cache", "rules")
 
     def __init__(self, rules: tuple[Rule, ...], directory: Directory) -> None:
         _check_against(rules, directory)
         self.rules = rules
+        # The answer depends on four small enums and names only; the router asks
+        # for every message, so remember answers (bounded by the combinations met).
+        self._cache: dict[tuple[str, str, Precedence, Classification], tuple[str, ...]] = {}
 
     @classmethod
     def load(cls, path: Path | None, directory: Directory) -> Rules:
@@ -116,11 +119,18 @@ class Rules:
 
         A copy back to the sender is no copy: the sender already has the message.
         """
+        key = (type_, sender, precedence, classification)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         found: dict[str, None] = {}
         for rule in self.rules:
             if rule.matches(type_, sender, precedence, classification):
                 found.update(dict.fromkeys(code for code in rule.copy_to if code != sender))
-        return tuple(found)
+        result = tuple(found)
+        if len(self._cache) < 100_000:
+            self._cache[key] = result
+        return result
 
 
 def _parse_rule(entry: Any, index: int, source: str) -> Rule:

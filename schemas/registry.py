@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -119,7 +120,7 @@ class Registry:
             )
         model = self.model(type_, version)
         try:
-            return Envelope[model].model_validate(data)  # type: ignore[valid-type]
+            return _envelope_class(model).model_validate(data)
         except ValidationError as exc:
             raise contract_error_from(exc) from None
 
@@ -160,6 +161,12 @@ class Registry:
         return Envelope[model](  # type: ignore[valid-type]
             **{**data, "schema_version": version, "payload": payload}
         )
+
+
+@cache
+def _envelope_class(model: type[Payload]) -> type[Envelope[Payload]]:
+    # Parametrising the generic costs a few microseconds per call; once per model is enough.
+    return Envelope[model]  # type: ignore[valid-type]
 
 
 def parse_json(raw: bytes, *, max_bytes: int, max_depth: int) -> Any:
