@@ -242,6 +242,7 @@ class Router:
         self._channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
+        channel.add_on_cancel_callback(self._on_cancelled)
         channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_on)
 
     def _on_confirm_on(self, _frame: pika.frame.Method) -> None:
@@ -261,6 +262,16 @@ class Router:
             vhost=self._settings.vhost,
             prefetch=self._settings.prefetch,
         )
+
+    def _on_cancelled(self, _frame: pika.frame.Method) -> None:
+        # The broker cancels a consumer when its queue is deleted: not ready any more,
+        # and reconnecting (with backoff) is how to find out when the queue is back.
+        log.error("router.consumer_cancelled", queue=wire.INGRESS_QUEUE)
+        self.consuming.clear()
+        self._consumer_tag = None
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            connection.close()
 
     def _on_channel_closed(self, _channel: pika.channel.Channel, reason: Exception) -> None:
         if not self._stopping.is_set():

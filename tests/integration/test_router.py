@@ -144,3 +144,22 @@ class TestLifecycle:
             assert body == message.encode()
             assert router.popen.poll() is None
             assert "router.reconnecting" in router.log()
+
+
+def test_ingress_queue_deleted_and_restored(hub_settings: Settings, tmp_path: Path) -> None:
+    """When hub.ingress is deleted the router notices and comes back once the topology is re-applied."""
+    from liaison.directory import load_directory
+    from liaison.topology import apply
+
+    s = hub_settings
+    with running(s, "serve", log_path=str(tmp_path / "router.log")) as router:
+        connection = pika.BlockingConnection(pika.URLParameters(s.amqp_url))
+        connection.channel().queue_delete(wire.INGRESS_QUEUE)
+        connection.close()
+        wait_for(lambda: "router.consumer_cancelled" in router.log(), what="the cancel")
+        apply(s, load_directory(None))
+        message = letter("gs", "gs-archives")
+        publish_as(s, "gs", message)
+        ((_p, body),) = take(s, wire.inbox_queue("gs-archives"), 1, timeout=30)
+        assert body == message.encode()
+        assert router.popen.poll() is None
