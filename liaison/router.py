@@ -345,6 +345,9 @@ class Router:
                 correlation_id=out.correlation_id,
                 headers=out.headers,
                 timestamp=int(time.time()),
+                # RabbitMQ validates user_id, so everything the router publishes
+                # (deliveries, dead letters, audit) provably comes from the hub.
+                user_id=self._settings.hub_user,
             ),
             mandatory=True,
         )

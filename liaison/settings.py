@@ -7,18 +7,22 @@ the environment at import time.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from liaison.errors import ConfigError
+from schemas import wire
 
 ENV_PREFIX = "LIAISON_"
+_DELAY_NAME = re.compile(r"^[a-z0-9]{1,16}$")
 
 
 class TlsSettings(BaseModel):
@@ -67,6 +71,10 @@ class Settings(BaseModel):
     prefetch: int = Field(default=500, ge=1, le=65_535)
     #: Quorum-queue delivery limit before a message is dead-lettered.
     delivery_limit: int = Field(default=5, ge=1)
+    #: Consumer retry delays: name (an ``x-liaison-delay`` value, part of a queue name) →
+    #: milliseconds, one TTL queue each. Tests plan shorter ones; a JSON object in the
+    #: environment (``LIAISON_RETRY_DELAYS_MS='{"1s": 1000}'``).
+    retry_delays_ms: dict[str, int] = Field(default_factory=lambda: dict(wire.RETRY_DELAYS_MS))
     #: Seconds between reconnection attempts, growing to the maximum.
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=15.0, gt=0)
@@ -86,6 +94,22 @@ class Settings(BaseModel):
     #: Log as JSON (``None``: JSON unless standard error is a terminal).
     log_json: bool | None = None
     log_level: str = "info"
+
+    @field_validator("retry_delays_ms", mode="before")
+    @classmethod
+    def _delays_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("retry_delays_ms")
+    @classmethod
+    def _check_delays(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, milliseconds in value.items():
+            # "dead" is the delay value that parks a message in dead letters instead.
+            if not _DELAY_NAME.match(name) or name == "dead":
+                raise ValueError(f"delay name {name!r} must be 1-16 of [a-z0-9], not 'dead'")
+            if milliseconds < 1:
+                raise ValueError(f"delay {name!r} must be at least 1 ms")
+        return value
 
     @property
     def vhost(self) -> str:

@@ -57,10 +57,12 @@ def _register() -> None:
         audit_cmd,
         bench_cmd,
         demo_cmd,
+        ops_cmd,
         schemas_cmd,
         serve_cmd,
         topology_cmd,
     )
+    from producers import cli as producers_cli  # noqa: PLC0415 - the edge SDK's `send`
 
     commands: list[click.Command] = []
     commands.append(topology_cmd.topology)
@@ -69,6 +71,8 @@ def _register() -> None:
     commands.append(bench_cmd.bench)
     commands.append(demo_cmd.demo)
     commands.append(audit_cmd.audit)
+    commands.extend(ops_cmd.COMMANDS)
+    commands.append(producers_cli.send)
     for command in commands:
         main.add_command(command)
 

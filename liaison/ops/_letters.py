@@ -1,0 +1,369 @@
+"""Dead letters as values: what an operator needs to see, select, retry or purge.
+
+Pure: a :class:`DeadLetter` is built from the AMQP properties and body the router
+published to ``liaison.dead`` (reason headers, original user, original bytes);
+nothing here talks to the broker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from liaison.audit.events import body_id
+from schemas import wire
+
+#: Bodies larger than this are not parsed for display (the hub caps messages anyway).
+_PARSE_LIMIT = 1024 * 1024
+#: Longest value kept for a type, sender, reason or recipient (the audit event's limit).
+_SHORT = 64
+#: Longest message id kept as is (the audit event's limit); longer ones use the body digest.
+_ID_LIMIT = 80
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message in ``hub.dead``, with why it is there."""
+
+    #: The envelope's id, or ``sha256:<hex>`` of the body when it carries none.
+    message_id: str
+    type: str | None
+    #: The participant who sent it, as RabbitMQ proved it (original user) or as the body says.
+    sender: str | None
+    reason: str | None
+    reason_text: str | None
+    reason_path: str | None
+    #: The recipient whose copy was refused, when only one copy was.
+    recipient: str | None
+    #: The publisher the router recorded (``x-liaison-original-user``), else ``user_id``.
+    original_user: str | None
+    #: The sender the body claims, when it can be read.
+    claimed_sender: str | None
+    #: The dead letter's own ``user_id`` property: RabbitMQ validated it when these
+    #: bytes were published (the router sets none on what it delivers).
+    user_id: str | None
+    #: The queues named in ``x-death``: empty when the router published the dead letter
+    #: itself, else the queues the broker dead-lettered it from.
+    death_queues: tuple[str, ...]
+    #: ``x-liaison-original-exchange``: where the router took the message from.
+    original_exchange: str | None
+    #: The routing key to use when re-publishing to ``liaison.ingress``.
+    routing_key: str
+    timestamp: int | None
+    headers: Mapping[str, Any]
+    body: bytes
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the body."""
+        return body_id(self.body)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Copies of one message refused for several recipients share this key."""
+        return (self.message_id, self.digest)
+
+    def envelope(self) -> dict[str, Any] | None:
+        """The body as JSON data when it is a JSON object, else ``None``."""
+        return _json_object(self.body)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields of ``dlq list`` and ``/api/dead-letters``, as JSON data."""
+        return {
+            "message_id": self.message_id,
+            "type": self.type,
+            "sender": self.sender,
+            "reason": self.reason,
+            "reason_text": self.reason_text,
+            "reason_path": self.reason_path,
+            "recipient": self.recipient,
+            "original_user": self.original_user,
+            "timestamp": self.timestamp,
+            "size": len(self.body),
+        }
+
+
+def dead_letter(
+    *,
+    message_id: str | None,
+    type_: str | None,
+    timestamp: int | None,
+    headers: Mapping[str, Any] | None,
+    body: bytes,
+    hub_user: str,
+    user_prefix: str = "",
+    user_id: str | None = None,
+) -> DeadLetter:
+    """A dead letter from the AMQP properties the router set and the original body.
+
+    ``user_id`` is the property of the dead letter itself: it still names the
+    original publisher when the broker, not the router, dead-lettered the message
+    (``hub.ingress`` past its delivery limit), so no ``x-liaison`` header is there.
+    """
+    plain = jsonable(dict(headers or {}))
+    salvaged = _salvage(body)
+    # The property names the original publisher only on letters the broker moved; on
+    # the router's own dead letters it is the hub's user (the router set it).
+    publisher = _short(user_id) if user_id != hub_user else None
+    original_user = _short(plain.get(wire.H_ORIGINAL_USER)) or publisher
+    sender = salvaged.get("sender")
+    if original_user and original_user != hub_user:
+        # The user RabbitMQ validated outranks what the body claims (it may be a spoof).
+        code = original_user[len(user_prefix) :] if original_user.startswith(user_prefix) else None
+        sender = code or original_user
+    type_name = _short(type_) or salvaged.get("type")
+    original_key = _short(plain.get(wire.H_ORIGINAL_ROUTING_KEY))
+    from_ingress = plain.get(wire.H_ORIGINAL_EXCHANGE) == wire.INGRESS_EXCHANGE
+    routing_key = type_name or (original_key if from_ingress else None) or "unknown"
+    usable_id = message_id if message_id and len(message_id) <= _ID_LIMIT else None
+    return DeadLetter(
+        message_id=usable_id or salvaged.get("message_id") or body_id(body),
+        type=type_name,
+        sender=sender,
+        reason=_short(plain.get(wire.H_REASON)),
+        reason_text=_text(plain.get(wire.H_REASON_TEXT)),
+        reason_path=_text(plain.get(wire.H_REASON_PATH)),
+        recipient=_short(plain.get(wire.H_RECIPIENT)),
+        original_user=original_user,
+        claimed_sender=salvaged.get("sender"),
+        user_id=_short(user_id),
+        death_queues=_death_queues(plain.get("x-death")),
+        original_exchange=_short(plain.get(wire.H_ORIGINAL_EXCHANGE)),
+        routing_key=routing_key,
+        timestamp=timestamp,
+        headers=plain,
+        body=body,
+    )
+
+
+def identity_problem(letter: DeadLetter, *, hub_user: str, user_prefix: str = "") -> str | None:
+    """Why the hub cannot vouch for who sent ``letter``; ``None`` when it can.
+
+    The router trusts the hub's user as a relay and skips its identity check on a
+    retry, so a retry must only relay bytes whose sender is proven, or a spoof
+    would be laundered. What proves it:
+
+    - no ``x-death`` and the hub's validated ``user_id``: the router published the
+      dead letter, so its headers are the router's record: a copy
+      refused after routing (from ``liaison.deliver``) passed the identity check;
+      one refused at ingress names the RabbitMQ user that published it;
+    - ``x-death`` present (the broker dead-lettered it): the ``user_id`` property,
+      which RabbitMQ validated when the bytes were published; or, without one, a
+      path through inboxes only, which nothing but the router writes to. A path
+      through a retry-delay queue is not proof: a participant may park any bytes
+      there under its own code, and they come back through its own inbox.
+    """
+    claimed = letter.claimed_sender
+    if claimed is None:
+        return None  # bytes the router cannot read: it refuses them again on its own
+    vouched = (hub_user, user_prefix + claimed)
+    if not letter.death_queues:
+        return _router_record_problem(letter, vouched, claimed, hub_user)
+    if letter.user_id is not None:
+        return _matches(letter.user_id, vouched, claimed)
+    if all(queue.startswith("inbox.") for queue in letter.death_queues):
+        return None
+    path = ", ".join(letter.death_queues)
+    return (
+        f"it passed through {path} without a validated user: the hub cannot prove that "
+        f"{claimed!r} sent it"
+    )
+
+
+def _router_record_problem(
+    letter: DeadLetter, vouched: tuple[str, str], claimed: str, hub_user: str
+) -> str | None:
+    if letter.user_id != hub_user:
+        # Participants can park messages in dead letters themselves (through the
+        # retry exchange), with any headers: only the router's own dead letters,
+        # which carry the hub's validated user_id, are the router's record.
+        who = letter.user_id or "an unidentified publisher"
+        return (
+            f"parked in dead letters by {who}, not by the hub: the hub cannot prove "
+            f"that {claimed!r} sent it"
+        )
+    if letter.original_exchange == wire.DELIVER_EXCHANGE:
+        return None  # refused after routing: it passed the identity check
+    return _matches(letter.original_user, vouched, claimed)
+
+
+def _matches(user: str | None, vouched: tuple[str, str], claimed: str) -> str | None:
+    if user is None:
+        return f"no validated publisher is recorded; the body claims sender {claimed!r}"
+    if user not in vouched:
+        return f"published by RabbitMQ user {user!r} but the body claims sender {claimed!r}"
+    return None
+
+
+def _death_queues(deaths: Any) -> tuple[str, ...]:
+    if not isinstance(deaths, list):
+        return ()
+    return tuple(str(d.get("queue")) for d in deaths if isinstance(d, Mapping))
+
+
+def _short(value: Any) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= _SHORT:
+        return value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value[:2000] if isinstance(value, str) and value else None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    if len(body) > _PARSE_LIMIT:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _salvage(body: bytes) -> dict[str, str]:
+    """Type, sender and message id from a body that may not be a valid envelope."""
+    data = _json_object(body) or {}
+    found = {}
+    for key in ("type", "sender", "message_id"):
+        value = data.get(key)
+        if isinstance(value, str) and 0 < len(value) <= _SHORT:
+            found[key] = value
+    return found
+
+
+def jsonable(value: Any) -> Any:
+    """AMQP header values (bytes, Decimal, datetime, nested tables) as JSON data."""
+    if isinstance(value, Mapping):
+        result: Any = {str(k): jsonable(v) for k, v in value.items()}
+    elif isinstance(value, list | tuple):
+        result = [jsonable(v) for v in value]
+    elif isinstance(value, bytes):
+        try:
+            result = value.decode("utf-8")
+        except UnicodeDecodeError:
+            result = "hex:" + value.hex()
+    elif isinstance(value, Decimal):
+        result = float(value)
+    elif isinstance(value, datetime):
+        result = value.isoformat()
+    elif value is None or isinstance(value, str | int | float | bool):
+        result = value
+    else:
+        result = str(value)
+    return result
+
+
+def pretty_body(body: bytes) -> str:
+    """The body for a human: indented JSON when it parses, text when it decodes, else hex."""
+    data = _json_object(body)
+    if data is not None:
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"({len(body)} bytes, not UTF-8) {body[:512].hex()}"
+
+
+def selector(
+    *,
+    message_ids: Iterable[str] = (),
+    every: bool = False,
+    reason: str | None = None,
+    keys: Iterable[tuple[str, str]] = (),
+) -> Selection:
+    """What to take from ``hub.dead``: ids, everything, one reason, or exact copies."""
+    return Selection(frozenset(message_ids), every, reason, frozenset(keys))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A predicate on dead letters that remembers which requested ids it matched."""
+
+    message_ids: frozenset[str]
+    every: bool = False
+    reason: str | None = None
+    keys: frozenset[tuple[str, str]] = frozenset()
+
+    def __call__(self, letter: DeadLetter) -> bool:
+        return (
+            self.every
+            or letter.message_id in self.message_ids
+            or (self.reason is not None and letter.reason == self.reason)
+            or letter.key in self.keys
+        )
+
+    def missing(self, taken: Iterable[DeadLetter]) -> list[str]:
+        """The requested message ids that matched no dead letter."""
+        found = {letter.message_id for letter in taken}
+        return sorted(self.message_ids - found)
+
+
+def group_copies(letters: Iterable[DeadLetter]) -> list[list[DeadLetter]]:
+    """Dead letters grouped by message (id and body), first-seen order kept."""
+    groups: dict[tuple[str, str], list[DeadLetter]] = {}
+    for letter in letters:
+        groups.setdefault(letter.key, []).append(letter)
+    return list(groups.values())
+
+
+_COLUMNS = ("MESSAGE ID", "TYPE", "SENDER", "REASON", "RECIPIENT", "TEXT")
+
+
+def render_letters(letters: Sequence[DeadLetter], *, total: int | None = None) -> str:
+    """``dlq list`` as a table, with how many there are in all."""
+    if not letters:
+        return "No dead letters."
+    rows = [_COLUMNS]
+    for letter in letters:
+        text = (letter.reason_text or "").replace("\n", " ")
+        rows.append(
+            (
+                letter.message_id,
+                letter.type or "-",
+                letter.sender or "-",
+                letter.reason or "-",
+                letter.recipient or "-",
+                text if len(text) <= 60 else text[:59] + "…",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
+    lines = [
+        "  ".join([*(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])), row[-1]]).rstrip()
+        for row in rows
+    ]
+    shown = len(letters)
+    if total is not None and total > shown:
+        lines.append(f"({shown} of {total} shown; use --limit)")
+    else:
+        lines.append(f"({shown} dead letter{'s' if shown != 1 else ''})")
+    return "\n".join(lines)
+
+
+def render_letter(letter: DeadLetter) -> str:
+    """``dlq show``: the facts, every header, then the body."""
+    when = (
+        datetime.fromtimestamp(letter.timestamp, UTC).isoformat()
+        if letter.timestamp is not None
+        else "-"
+    )
+    lines = [
+        f"message id:  {letter.message_id}",
+        f"type:        {letter.type or '-'}",
+        f"sender:      {letter.sender or '-'}",
+        f"reason:      {letter.reason or '-'}",
+        f"text:        {letter.reason_text or '-'}",
+        f"field:       {letter.reason_path or '-'}",
+        f"recipient:   {letter.recipient or '-'}",
+        f"dead since:  {when}",
+        f"body:        {len(letter.body)} bytes, {letter.digest}",
+        "headers:",
+        *(f"  {name}: {value}" for name, value in sorted(letter.headers.items())),
+        "",
+        pretty_body(letter.body),
+    ]
+    return "\n".join(lines)
