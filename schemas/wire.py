@@ -22,6 +22,8 @@ AUDIT_QUEUE: Final = "hub.audit"
 #: Consumers park a message here for a delayed retry (topic: the routing key must be the
 #: participant's own code; the x-liaison-delay header picks the delay queue).
 RETRY_EXCHANGE: Final = "liaison.retry"
+#: The x-liaison-delay value that parks a message in dead letters instead of delaying it.
+PARK_DELAY: Final = "dead"
 #: Delay name → milliseconds; one TTL queue each, dead-lettering back to DELIVER_EXCHANGE.
 RETRY_DELAYS_MS: Final = {"5s": 5_000, "30s": 30_000, "5m": 300_000}
 

@@ -27,7 +27,17 @@ from schemas import wire
 #: is a topic exchange, where the topic permission ``^<code>$`` holds, bound with
 #: ``#`` to this internal exchange (``internal``: nobody can publish to it), which
 #: routes on ``x-liaison-delay`` exactly as the wire contract says.
+#:
+#: Its bindings match with ``x-match: all-with-x``: with plain ``all`` RabbitMQ
+#: leaves every ``x-``-prefixed binding argument out of the match, so a binding on
+#: ``x-liaison-delay`` alone would match every message (each parked message went
+#: to every delay queue). ``all-with-x`` exists since RabbitMQ 3.10.
 RETRY_DELAY_EXCHANGE: Final = "liaison.retry.delay"
+#: The ``x-liaison-delay`` value that parks a message in dead letters instead of a delay
+#: queue: a consumer's last word on a message it cannot handle. Participants may not
+#: publish to ``liaison.dead``; this exchange-to-exchange binding lets them reach it
+#: through ``liaison.retry`` (permissions are checked on the exchange published to only).
+PARK_DELAY: Final = wire.PARK_DELAY
 #: Tag on every participant user the topology creates, so ``diff`` can find stale ones.
 PARTICIPANT_TAG: Final = "liaison-participant"
 
@@ -227,7 +237,15 @@ def plan(directory: Directory, settings: Settings) -> Topology:
         BindingSpec(wire.AUDIT_EXCHANGE, wire.AUDIT_QUEUE),
         BindingSpec(wire.RETRY_EXCHANGE, RETRY_DELAY_EXCHANGE, "exchange", routing_key="#"),
     ]
-    for delay, milliseconds in wire.RETRY_DELAYS_MS.items():
+    bindings.append(
+        BindingSpec(
+            RETRY_DELAY_EXCHANGE,
+            wire.DEAD_EXCHANGE,
+            "exchange",
+            arguments=_freeze({"x-match": "all-with-x", wire.H_DELAY: PARK_DELAY}),
+        )
+    )
+    for delay, milliseconds in settings.retry_delays_ms.items():
         name = wire.retry_queue(delay)
         # Quorum queues honour a queue-wide x-message-ttl since RabbitMQ 3.10. No
         # x-dead-letter-routing-key: an expired message keeps its routing key, which
@@ -239,7 +257,7 @@ def plan(directory: Directory, settings: Settings) -> Topology:
             BindingSpec(
                 RETRY_DELAY_EXCHANGE,
                 name,
-                arguments=_freeze({"x-match": "all", wire.H_DELAY: delay}),
+                arguments=_freeze({"x-match": "all-with-x", wire.H_DELAY: delay}),
             )
         )
     for participant in directory:
@@ -259,6 +277,7 @@ def plan(directory: Directory, settings: Settings) -> Topology:
 
 
 __all__ = [
+    "PARK_DELAY",
     "PARTICIPANT_TAG",
     "RETRY_DELAY_EXCHANGE",
     "ArgValue",

@@ -110,7 +110,7 @@ class TestExchangesAndQueues:
         binding = BindingSpec(
             RETRY_DELAY_EXCHANGE,
             wire.retry_queue(delay),
-            arguments=(("x-liaison-delay", delay), ("x-match", "all")),
+            arguments=(("x-liaison-delay", delay), ("x-match", "all-with-x")),
         )
         assert binding in topology.bindings
 

@@ -1,0 +1,342 @@
+"""Consuming one participant's inbox on kombu: the loop around :mod:`consumers.dispatch`.
+
+``run`` consumes until stopped (SIGTERM, SIGINT, or ``stop()`` from any thread),
+reconnecting with growing pauses when the broker goes away; ``drain`` consumes
+for a while or until a condition holds (tests, request/reply). What happens to
+each message (typed handlers, once-only effects, delayed retries, dead letters)
+is the :class:`~consumers.dispatch.Dispatcher`'s business.
+
+Retrying and parking publish through a :class:`~producers.Publisher` for the
+same participant (confirmed, mandatory). Messages fetched but not yet processed
+when the consumer stops go back to the queue; on a quorum queue each such return
+counts towards its delivery limit, which a small ``prefetch`` keeps rare.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import date
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+from uuid import UUID
+
+from consumers.dispatch import Dispatcher, Outcome
+from consumers.handlers import Handler, HandlerTable, Waiter
+from consumers.retry import RetryPolicy
+from consumers.stores import IdempotencyStore, InMemoryStore
+from producers._amqp import Connection, OperationalError, Queue
+from producers._amqp import Consumer as KombuConsumer
+from producers.envelopes import ReceiptKind
+from producers.errors import ConsumeError
+from producers.publisher import Publisher
+from producers.settings import ParticipantSettings
+from schemas import wire
+from schemas.catalog import default_registry
+from schemas.envelope import Envelope
+from schemas.registry import Registry
+from schemas.types import Payload
+
+log = logging.getLogger(__name__)
+P = TypeVar("P", bound=Payload)
+
+
+class Consumer:
+    """Takes messages from ``inbox.<code>`` and hands each to the handler of its type.
+
+    ::
+
+        consumer = Consumer(ParticipantSettings.from_env(), store=SqliteStore("seen.db"))
+
+        @consumer.handler(Letter)
+        def file_letter(envelope: Envelope[Letter]) -> None:
+            registry.file(envelope.payload)
+            consumer.send_receipt(envelope, "received")
+
+        consumer.run()  # until SIGTERM, SIGINT or consumer.stop()
+
+    Handlers run in the thread that calls ``run`` or ``drain``, one message at a
+    time; ``consumer.publisher`` (receipts, replies, retries) belongs to that
+    thread. Heartbeats are sent between messages: a handler running longer than
+    about two ``heartbeat`` intervals (60 s by default) may lose the connection
+    before its ack; the message then comes again and the store drops it as a
+    duplicate. Raise ``heartbeat`` (0 turns heartbeats off) for long handlers.
+    """
+
+    def __init__(
+        self,
+        settings: ParticipantSettings,
+        *,
+        registry: Registry | None = None,
+        store: IdempotencyStore | None = None,
+        retry: RetryPolicy | None = None,
+        prefetch: int = 10,
+        publisher: Publisher | None = None,
+        hold_unhandled: bool = False,
+        heartbeat: int = 30,
+        poll_interval: float = 1.0,
+        reconnect_max_s: float = 15.0,
+    ) -> None:
+        self._settings = settings
+        registry = registry or default_registry()
+        self._table = HandlerTable(registry)
+        self._own_publisher = publisher is None
+        self._publisher = publisher
+        # With hold_unhandled, a message no handler takes stays unacked until close
+        # (and then returns to the queue): for a requester borrowing the inbox.
+        self._dispatch = Dispatcher(
+            settings,
+            registry=registry,
+            table=self._table,
+            store=store if store is not None else InMemoryStore(),
+            retry=retry or RetryPolicy(),
+            publisher=lambda: self.publisher,
+            hold_unhandled=hold_unhandled,
+        )
+        self._prefetch = prefetch
+        self._poll = poll_interval
+        self._reconnect_max = reconnect_max_s
+        self._connection: Any = Connection(**settings.connection_options(heartbeat=heartbeat))
+        self._recoverable: tuple[type[BaseException], ...] = (
+            OperationalError,
+            *self._connection.connection_errors,
+            *self._connection.recoverable_connection_errors,
+        )
+        self._channel_errors: tuple[type[BaseException], ...] = tuple(
+            self._connection.channel_errors
+        )
+        self._kombu_consumer: Any = None
+        self._stopping = threading.Event()
+        self._runner: threading.Thread | None = None
+        self._failures = 0
+
+    @property
+    def counts(self) -> Counter[Outcome]:
+        """How many deliveries ended how, since the consumer was made."""
+        return self._dispatch.counts
+
+    def handle_delivery(self, message: Any) -> Outcome:
+        """Process one delivery (a kombu message); the loop calls it, tests may too."""
+        return self._dispatch.handle(message)
+
+    @property
+    def settings(self) -> ParticipantSettings:
+        """Whose inbox this is."""
+        return self._settings
+
+    # -- handlers ---------------------------------------------------------------------
+
+    def handler(
+        self, model: type[P]
+    ) -> Callable[[Callable[[Envelope[P]], object]], Callable[[Envelope[P]], object]]:
+        """Decorator: handle ``model``'s type; newer versions arrive adapted to ``model``'s."""
+
+        def decorate(fn: Callable[[Envelope[P]], object]) -> Callable[[Envelope[P]], object]:
+            self._table.add(model.message_type, fn, version=model.version)
+            return fn
+
+        return decorate
+
+    def register(self, type_: str, fn: Handler, *, version: int | None = None) -> None:
+        """Handle ``type_`` with ``fn``: one ``version`` (others adapted down to it) or all."""
+        self._table.add(type_, fn, version=version)
+
+    # -- answering ----------------------------------------------------------------------
+
+    @property
+    def publisher(self) -> Publisher:
+        """The publisher for this participant (retries, parking, receipts, replies)."""
+        if self._publisher is None:
+            self._publisher = Publisher(self._settings)
+        return self._publisher
+
+    def reply(self, original: Envelope[Any], payload: P) -> Envelope[P]:
+        """Publish ``payload`` to ``original``'s sender, correlated with ``original``."""
+        return self.publisher.reply(original, payload)
+
+    def send_receipt(
+        self,
+        original: Envelope[Any],
+        kind: ReceiptKind = "received",
+        *,
+        registry_number: str | None = None,
+        registered_on: date | None = None,
+        answer_message_id: UUID | None = None,
+    ) -> Envelope[Payload]:
+        """Acknowledge ``original`` to its sender (``receipt.received|registered|answered``)."""
+        return self.publisher.send_receipt(
+            original,
+            kind,
+            registry_number=registry_number,
+            registered_on=registered_on,
+            answer_message_id=answer_message_id,
+        )
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Consume until ``stop()`` (or SIGTERM/SIGINT, when run in the main thread).
+
+        A lost connection is re-established with growing pauses; refused access
+        (wrong password, no inbox, no right to read it) raises ConsumeError.
+        """
+        self._stopping.clear()
+        self._runner = threading.current_thread()
+        try:
+            with self._signals(install_signal_handlers):
+                while not self._stopping.is_set():
+                    self._turn(self._poll)
+        finally:
+            self._runner = None
+            self._stop_consuming()
+
+    def drain(self, *, timeout: float, until: Callable[[], bool] | None = None) -> int:
+        """Process messages for up to ``timeout`` seconds, or until ``until()``; how many.
+
+        ``stop()`` from another thread ends it early too.
+        """
+        self._stopping.clear()
+        before = self.counts.total()
+        deadline = time.monotonic() + timeout
+        while not (until is not None and until()) and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._turn(min(remaining, self._poll))
+        return self.counts.total() - before
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the message in hand; safe from any thread or a signal."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Stop consuming and close; messages held or prefetched return to the queue."""
+        self._stopping.set()
+        self._stop_consuming()
+        if self._own_publisher and self._publisher is not None:
+            self._publisher.close()
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def expect(
+        self, request_id: UUID, types: Collection[str] | None = None
+    ) -> AbstractContextManager[Waiter]:
+        """While the block runs, a message answering ``request_id`` goes to the waiter."""
+        return self._dispatch.expect(request_id, types)
+
+    def wait_for(self, waiter: Waiter, timeout: float) -> Envelope[Any] | None:
+        """The answer for ``waiter`` within ``timeout`` seconds, or ``None``.
+
+        When ``run`` is going in another thread it delivers the answer; otherwise
+        this consumes the inbox itself meanwhile, handling other messages as usual.
+        """
+        runner = self._runner
+        if runner is threading.current_thread():
+            raise RuntimeError("cannot wait for a reply inside a handler of the same consumer")
+        if runner is not None:
+            return waiter.wait(timeout)
+        self.drain(timeout=timeout, until=waiter.done)
+        return waiter.answer
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _turn(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for deliveries; on a lost connection, pause and reconnect."""
+        try:
+            self._consuming()
+            # A timeout means nothing arrived: the caller checks its stop condition.
+            with suppress(TimeoutError):
+                self._connection.drain_events(timeout=timeout)
+            self._connection.heartbeat_check()
+            self._failures = 0
+        except self._channel_errors as exc:
+            self._drop()
+            raise ConsumeError(
+                f"RabbitMQ refused {self._settings.code!r} its inbox "
+                f"{wire.inbox_queue(self._settings.code)} ({_describe(exc)})"
+            ) from exc
+        except self._recoverable as exc:
+            self._drop()
+            self._failures += 1
+            pause = min(self._reconnect_max, 0.2 * 2 ** min(self._failures, 10))
+            log.warning(
+                "inbox connection to %s lost (%s); reconnecting in %.1f s",
+                self._settings.safe_url,
+                exc,
+                pause,
+            )
+            self._stopping.wait(pause)
+
+    def _consuming(self) -> None:
+        if self._kombu_consumer is not None:
+            return
+        self._connection.ensure_connection(max_retries=1)
+        channel = self._connection.channel()
+        # Bodies stay bytes: the envelope is decoded (and its size checked) by the registry.
+        channel.auto_decode = False
+        consumer = KombuConsumer(
+            channel,
+            queues=[Queue(wire.inbox_queue(self._settings.code), no_declare=True)],
+            on_message=self.handle_delivery,
+            auto_declare=False,
+        )
+        consumer.qos(prefetch_count=self._prefetch)
+        consumer.consume()
+        self._kombu_consumer = consumer
+
+    def _stop_consuming(self) -> None:
+        consumer, self._kombu_consumer = self._kombu_consumer, None
+        self._dispatch.forget_held()
+        if consumer is not None:
+            with suppress(*self._recoverable, *self._channel_errors):
+                consumer.cancel()
+        with suppress(*self._recoverable, *self._channel_errors):
+            self._connection.release()
+
+    def _drop(self) -> None:
+        self._kombu_consumer = None
+        self._dispatch.forget_held()
+        with suppress(Exception):  # the connection is already broken: discard it quietly
+            self._connection.collect()
+
+    @contextmanager
+    def _signals(self, install: bool) -> Iterator[None]:
+        if not install or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: stopping after the message in hand", signum)
+            self.stop()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "reply_code", None)
+    text = getattr(exc, "reply_text", None) or str(exc)
+    return f"{code} {text}" if code else text
+
+
+__all__ = ["Consumer", "Outcome"]
