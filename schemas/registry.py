@@ -25,6 +25,7 @@ DEFAULT_MAX_DEPTH = 32
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 #: Turns a payload of version N+1 into version N of the same type.
 Downgrade = Callable[[Payload], Payload]
@@ -190,11 +191,21 @@ def parse_json(raw: bytes, *, max_bytes: int, max_depth: int) -> Any:
             ReasonCode.TOO_DEEP, f"nested {depth} levels deep, the limit is {max_depth}"
         )
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except ContractError:
         raise
     except (ValueError, RecursionError) as exc:
         raise ContractError(ReasonCode.NOT_JSON, f"not JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(raw):
+        # JSON may escape UTF-16 halves; alone they are no character, and text holding
+        # one cannot be encoded again (headers, audit records, replies would all fail).
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ContractError(
+                ReasonCode.NOT_UTF8, "an escaped lone surrogate (\\uD800-\\uDFFF) is not text"
+            ) from None
+    return data
 
 
 def nesting_depth(raw: bytes) -> int:

@@ -219,3 +219,23 @@ class TestRoundTrip:
         data = envelope.to_jsonable()
         pretty = json.dumps(dict(reversed(list(data.items()))), indent=4).encode()
         assert REGISTRY.decode(pretty).encode() == envelope.encode()
+
+
+class TestLoneSurrogates:
+    def test_escaped_lone_surrogate_is_refused(self) -> None:
+        """A JSON escape of half a UTF-16 pair is no text: refused as not_utf8, never passed on."""
+        from schemas.catalog import default_registry
+        from schemas.errors import ContractError, ReasonCode
+
+        with pytest.raises(ContractError) as caught:
+            default_registry().decode(b'{"type": "x\\ud800"}')
+        assert caught.value.reason is ReasonCode.NOT_UTF8
+
+    def test_escaped_surrogate_pair_is_text(self) -> None:
+        """A proper escaped pair (an emoji) is decoded as the character it stands for."""
+        from schemas.catalog import default_registry
+        from schemas.errors import ContractError, ReasonCode
+
+        with pytest.raises(ContractError) as caught:
+            default_registry().decode(b'{"type": "\\ud83d\\ude00"}')
+        assert caught.value.reason is not ReasonCode.NOT_UTF8
