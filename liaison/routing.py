@@ -94,7 +94,15 @@ class RoutingContext:
 class _Refusal(Exception):  # noqa: N818 - control flow inside this module only
     def __init__(self, reason: ReasonCode, text: str, path: str | None = None) -> None:
         super().__init__(text)
-        self.reason, self.text, self.path = reason, text, path
+        # Text and path may quote the input (a duplicate key is its own path): escape
+        # what UTF-8 cannot carry, or the header and the audit batch cannot be encoded.
+        self.reason, self.text = reason, _encodable(text)
+        self.path = _encodable(path) if path is not None else None
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (from JSON ``\\ud800`` escapes) backslash-escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def decide(
@@ -283,7 +291,11 @@ def _route(
                 detail=f"{relay} operation {operation or '?'} requested by {actor}",
             )
         )
-    relay_headers = {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS}
+    # Only the hub's own relay may say "this is a retry/replay": a participant's copies
+    # of these headers stay behind.
+    relay_headers = (
+        {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS} if relay else {}
+    )
     delivered: list[str] = []
     for code in wanted:
         participant = ctx.directory.require(code)
@@ -466,7 +478,9 @@ def _salvage(body: bytes) -> dict[str, Any]:
     if len(body) > 64 * 1024:
         return {}
     try:
-        data = json.loads(body)
+        # Strict UTF-8 first: json.loads(bytes) would guess UTF-16/32 and let
+        # surrogates through, which the audit batch cannot encode.
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
         return {}
     if not isinstance(data, dict):
@@ -474,6 +488,6 @@ def _salvage(body: bytes) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key in ("type", "sender"):
         value = data.get(key)
-        if isinstance(value, str) and len(value) <= 64:
+        if isinstance(value, str) and len(value) <= 64 and value.isprintable():
             found[key] = value
     return found

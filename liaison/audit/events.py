@@ -109,7 +109,10 @@ def encode_batch(events: Iterable[AuditEvent]) -> bytes:
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    # backslashreplace: a lone surrogate that slipped into an event must not take
+    # the router down when the batch is encoded (the writer then sees the escape).
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "backslashreplace")
 
 
 @lru_cache(maxsize=256)
