@@ -19,8 +19,10 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -32,11 +34,40 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--long``: the long variants of the reliability suite (as ``LIAISON_PROOF_LONG=1``)."""
+    parser.addoption("--long", action="store_true", help="run the long (slow) proof variants")
+
+
+def long_mode(config: pytest.Config) -> bool:
+    """Whether the long variants run: ``--long`` or ``LIAISON_PROOF_LONG=1``."""
+    return bool(config.getoption("--long")) or os.environ.get("LIAISON_PROOF_LONG") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Long mode also reaches modules that read it at import time (hypothesis budgets)."""
+    if long_mode(config):
+        os.environ["LIAISON_PROOF_LONG"] = "1"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/integration carries the ``integration`` marker."""
+    """Everything under tests/integration carries ``integration``; ``slow`` needs long mode.
+
+    Long variants are deselected (not skipped) outside long mode: their short twins
+    run in every mode, and a skip in CI would read as a test that did not run.
+    """
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         if "integration" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.integration)
+        if "slow" in item.keywords and not long_mode(config):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @dataclass(frozen=True)
@@ -97,20 +128,23 @@ def broker() -> Iterator[Broker]:
         yield Broker(amqp, f"http://{host}:{container.get_exposed_port(15672)}")
 
 
-@pytest.fixture
-def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
+@contextmanager
+def scratch_vhost(
+    broker: Broker, base: Path, *, prefix: str = "t", **changes: Any
+) -> Iterator[Settings]:
     """Hub settings on a fresh vhost with a fresh user prefix; both removed afterwards."""
     tag = uuid.uuid4().hex[:10]
     vhost = f"liaison-test-{tag}"
     result = Settings(
         amqp_url=broker.url(vhost),
         management_url=broker.management_url,
-        user_prefix=f"t{tag}-",
-        credentials_dir=tmp_path / "credentials",
-        audit_dir=tmp_path / "audit",
-        hub_key_path=tmp_path / "hub.key",
+        user_prefix=f"{prefix}{tag}-",
+        credentials_dir=base / "credentials",
+        audit_dir=base / "audit",
+        hub_key_path=base / "hub.key",
         http_port=0,
         log_json=True,
+        **changes,
     )
     with Management(result) as api:
         if not api.available():
@@ -128,6 +162,13 @@ def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
             for record in api.list_users():
                 if record["name"].startswith(result.user_prefix):
                     api.delete_user(record["name"])
+
+
+@pytest.fixture
+def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
+    """Hub settings on a fresh vhost with a fresh user prefix; both removed afterwards."""
+    with scratch_vhost(broker, tmp_path) as result:
+        yield result
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,23 @@ def bench_audit_cmd(obj: Context, records: int, replays: int, as_json: bool) -> 
     from liaison.bench.audit import run_audit_bench  # noqa: PLC0415
 
     _emit(run_audit_bench(obj.settings, records=records, replays=replays), as_json)
+
+
+@bench.command("peers")
+@click.option("--messages", default=20_000, show_default=True, help="Messages per throughput run.")
+@click.option(
+    "--sdk-messages", default=5_000, show_default=True, help="Messages per publisher run."
+)
+@click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def bench_peers_cmd(
+    obj: Context, messages: int, sdk_messages: int, payload_bytes: int, as_json: bool
+) -> None:
+    """The router against raw pika and FastStream; the producer SDK against raw pika."""
+    from liaison.bench.peers import run_peers  # noqa: PLC0415
+
+    result = run_peers(
+        obj.settings, messages=messages, sdk_messages=sdk_messages, payload_bytes=payload_bytes
+    )
+    _emit(result.as_dict(), as_json)

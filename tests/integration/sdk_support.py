@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from consumers import Consumer
 from liaison.directory import Directory, load_directory
-from liaison.management import Management
 from liaison.settings import Settings
 from liaison.topology import apply, credentials_path
 from producers import ParticipantSettings
 from schemas.examples import example_keys
 from schemas.types import Classification
-from tests.conftest import Broker
+from tests.conftest import Broker, scratch_vhost
 
 #: Short delays for tests; the topology gets matching TTL queues.
 TEST_DELAYS_MS = {"1s": 1_000, "2s": 2_000}
@@ -28,32 +24,9 @@ TEST_DELAYS_MS = {"1s": 1_000, "2s": 2_000}
 @contextmanager
 def hub_vhost(broker: Broker, base: Path, **changes: Any) -> Iterator[Settings]:
     """A fresh vhost and user prefix with the bundled directory's topology; removed after."""
-    tag = uuid.uuid4().hex[:10]
-    vhost = f"liaison-sdk-{tag}"
-    settings = Settings(
-        amqp_url=broker.url(vhost),
-        management_url=broker.management_url,
-        user_prefix=f"k{tag}-",
-        credentials_dir=base / "credentials",
-        audit_dir=base / "audit",
-        hub_key_path=base / "hub.key",
-        http_port=0,
-        log_json=True,
-        **changes,
-    )
-    with Management(settings) as api:
-        if not api.available():
-            pytest.skip(f"management API at {broker.management_url} does not answer")
-        api.put_vhost(vhost)
-        api.put_permissions(vhost, settings.hub_user, configure=".*", write=".*", read=".*")
-        try:
-            apply(settings, load_directory(settings.directory_path))
-            yield settings
-        finally:
-            api.delete_vhost(vhost)
-            for record in api.list_users():
-                if record["name"].startswith(settings.user_prefix):
-                    api.delete_user(record["name"])
+    with scratch_vhost(broker, base, prefix="k", **changes) as settings:
+        apply(settings, load_directory(settings.directory_path))
+        yield settings
 
 
 def participant(settings: Settings, code: str, **changes: Any) -> ParticipantSettings:
