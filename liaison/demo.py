@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pika
 
+from liaison.amqp import connection_parameters
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
@@ -118,7 +119,9 @@ def scenario() -> list[Sent]:
 
 
 def _publish(settings: Settings, item: Sent) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(participant_url(settings, item.sender)))
+    connection = pika.BlockingConnection(
+        connection_parameters(settings, participant_url(settings, item.sender), name="liaison-demo")
+    )
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -188,7 +191,7 @@ def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> No
 
 
 def _queue(settings: Settings, name: str) -> tuple[int, int]:
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = pika.BlockingConnection(connection_parameters(settings, name="liaison-demo"))
     try:
         frame = connection.channel().queue_declare(name, passive=True)
         return int(frame.method.message_count), int(frame.method.consumer_count)
@@ -196,8 +199,10 @@ def _queue(settings: Settings, name: str) -> tuple[int, int]:
         connection.close()
 
 
-def _drain(url: str, queue: str) -> list[tuple[pika.spec.BasicProperties, bytes]]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+def _drain(
+    settings: Settings, url: str, queue: str
+) -> list[tuple[pika.spec.BasicProperties, bytes]]:
+    connection = pika.BlockingConnection(connection_parameters(settings, url, name="liaison-demo"))
     got: list[tuple[pika.spec.BasicProperties, bytes]] = []
     try:
         channel = connection.channel()
@@ -271,9 +276,11 @@ def _collect(settings: Settings, items: list[Sent]) -> Outcome:
     )
     time.sleep(0.5)  # copies added by routing rules arrive with the rest; let them land
     for code in inboxes:
-        for props, _body in _drain(participant_url(settings, code), wire.inbox_queue(code)):
+        for props, _body in _drain(
+            settings, participant_url(settings, code), wire.inbox_queue(code)
+        ):
             outcome.delivered.setdefault(props.message_id or "?", []).append(code)
-    for props, body in _drain(settings.amqp_url, wire.DEAD_QUEUE):
+    for props, body in _drain(settings, settings.amqp_url, wire.DEAD_QUEUE):
         headers = props.headers or {}
         key = props.message_id or _body_key(body)
         outcome.dead[key] = (

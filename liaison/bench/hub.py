@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pika
 
-from liaison.bench.load import queue_depth, watch_drain
+from liaison.amqp import connection_parameters
+from liaison.bench.load import purge, queue_depth, watch_drain
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.management import Management
@@ -109,20 +110,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _wait_consumer(url: str, queue: str, timeout: float = 30.0) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if channel.queue_declare(queue, passive=True).method.consumer_count:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"nothing consumed {queue} within {timeout} s")
-    finally:
-        connection.close()
-
-
 def run_bench(
     settings: Settings,
     *,
@@ -161,7 +148,7 @@ def _measure(
     env = _env(bench)
 
     # Raw baseline: its own queues, same kind (quorum), same prefetch.
-    connection = pika.BlockingConnection(pika.URLParameters(bench.amqp_url))
+    connection = pika.BlockingConnection(connection_parameters(bench))
     channel = connection.channel()
     quorum = {"x-queue-type": "quorum"}
     channel.queue_declare(RAW_IN, durable=True, arguments=quorum)
@@ -169,7 +156,9 @@ def _measure(
     channel.queue_declare(RAW_OUT, durable=True, arguments=quorum)
     channel.queue_bind(RAW_OUT, RAW_EXCHANGE)
     connection.close()
-    publish_pipelined(bench.amqp_url, "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies])
+    publish_pipelined(
+        connection_parameters(bench), "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies]
+    )
     raw = subprocess.Popen(
         [
             sys.executable,
@@ -183,21 +172,21 @@ def _measure(
         env=env,
     )
     try:
-        raw_rate = watch_drain(bench.amqp_url, RAW_OUT, messages)
+        raw_rate = watch_drain(connection_parameters(bench), RAW_OUT, messages)
     finally:
         _stop(raw)
 
     # The router: load ingress as the sender's own user, then start it.
     publish_pipelined(
-        sender_url,
+        connection_parameters(bench, sender_url),
         wire.INGRESS_EXCHANGE,
         [("correspondence.letter", b, _props(user)) for b in bodies],
     )
     router = subprocess.Popen([sys.executable, "-m", "liaison", "serve"], env=env)
     try:
         inbox = wire.inbox_queue(RECIPIENT)
-        router_rate = watch_drain(bench.amqp_url, inbox, messages)
-        _purge(bench.amqp_url, inbox)
+        router_rate = watch_drain(connection_parameters(bench), inbox, messages)
+        purge(connection_parameters(bench), inbox)
         latencies = _latency(bench, sender_url, user, rate, seconds, payload_bytes)
         rss = _peak_rss_mb(router.pid)
     finally:
@@ -219,12 +208,6 @@ def _measure(
     )
 
 
-def _purge(url: str, queue: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    connection.channel().queue_purge(queue)
-    connection.close()
-
-
 def _latency(
     bench: Settings, sender_url: str, user: str, rate: int, seconds: float, payload_bytes: int
 ) -> list[float]:
@@ -235,7 +218,7 @@ def _latency(
     ready = threading.Event()
 
     def consume() -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(bench.amqp_url))
+        connection = pika.BlockingConnection(connection_parameters(bench))
         channel = connection.channel()
         channel.basic_qos(prefetch_count=1000)
         ready.set()
@@ -258,7 +241,7 @@ def _latency(
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     ready.wait(10)
-    connection = pika.BlockingConnection(pika.URLParameters(sender_url))
+    connection = pika.BlockingConnection(connection_parameters(bench, sender_url))
     channel = connection.channel()
     letter_props = _props(user)
     start = time.perf_counter()

@@ -7,6 +7,7 @@ import time
 import pika
 import pika.adapters.blocking_connection
 import pika.channel
+import pika.connection
 import pika.frame
 import pika.spec
 
@@ -18,10 +19,15 @@ def queue_depth(channel: pika.adapters.blocking_connection.BlockingChannel, queu
 
 
 def watch_drain(
-    url: str, queue: str, expected: int, *, timeout: float = 300.0, poll: float = 0.02
+    params: pika.connection.Parameters,
+    queue: str,
+    expected: int,
+    *,
+    timeout: float = 300.0,
+    poll: float = 0.02,
 ) -> float:
     """Messages per second at which ``queue`` filled to ``expected``, timed from the first one."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+    connection = pika.BlockingConnection(params)
     try:
         channel = connection.channel()
         deadline = time.monotonic() + timeout
@@ -38,5 +44,14 @@ def watch_drain(
                 return (expected - first_count) / (now - first_at)
             time.sleep(poll)
         raise TimeoutError(f"{queue} reached only {queue_depth(channel, queue)} of {expected}")
+    finally:
+        connection.close()
+
+
+def purge(params: pika.connection.Parameters, queue: str) -> None:
+    """Empty ``queue`` between runs."""
+    connection = pika.BlockingConnection(params)
+    try:
+        connection.channel().queue_purge(queue)
     finally:
         connection.close()

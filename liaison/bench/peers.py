@@ -32,8 +32,9 @@ from pathlib import Path
 
 import pika
 
+from liaison.amqp import connection_parameters
 from liaison.bench.hub import SENDER, BenchResult, run_bench
-from liaison.bench.load import watch_drain
+from liaison.bench.load import purge, watch_drain
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.management import Management
@@ -123,7 +124,7 @@ def faststream_available() -> bool:
 def measure_faststream(settings: Settings, bodies: list[bytes]) -> float:
     """Messages per second the FastStream app forwards, on a scratch vhost."""
     with scratch_vhost(settings, "faststream") as bench:
-        connection = pika.BlockingConnection(pika.URLParameters(bench.amqp_url))
+        connection = pika.BlockingConnection(connection_parameters(bench))
         channel = connection.channel()
         quorum = {"x-queue-type": "quorum"}
         channel.queue_declare(FS_IN, durable=True, arguments=quorum)
@@ -145,7 +146,7 @@ def measure_faststream(settings: Settings, bodies: list[bytes]) -> float:
             ]
         )
         try:
-            return watch_drain(bench.amqp_url, FS_OUT, len(bodies))
+            return watch_drain(connection_parameters(bench), FS_OUT, len(bodies))
         finally:
             app.terminate()
             try:
@@ -164,7 +165,7 @@ def measure_publishers(
         user = bench.user_for(SENDER)
         bodies = [(e.type, e.encode(), _props(e, user)) for e in prepared]
         raw_rate = len(bodies) / publish_pipelined(url, wire.INGRESS_EXCHANGE, bodies)
-        _purge(bench.amqp_url, wire.INGRESS_QUEUE)
+        purge(connection_parameters(bench), wire.INGRESS_QUEUE)
         try:
             from producers import ParticipantSettings, Publisher  # noqa: PLC0415 - optional SDK
         except ImportError as exc:
@@ -185,12 +186,6 @@ def _props(envelope: Envelope[Payload], user: str) -> pika.BasicProperties:
         message_id=str(envelope.message_id),
         type=envelope.type,
     )
-
-
-def _purge(url: str, queue: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    connection.channel().queue_purge(queue)
-    connection.close()
 
 
 def run_peers(
