@@ -14,10 +14,8 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,13 +23,11 @@ from pathlib import Path
 import pika
 
 from liaison.amqp import connection_parameters
-from liaison.bench.load import purge, queue_depth, watch_drain
+from liaison.bench.load import purge, queue_depth, scratch_vhost, watch_drain
 from liaison.credentials import participant_url
-from liaison.directory import load_directory
 from liaison.management import Management
 from liaison.publish import publish_pipelined
 from liaison.settings import Settings
-from liaison.topology import apply as apply_topology
 from schemas import wire
 from schemas.correspondence import Letter
 from schemas.envelope import new_envelope
@@ -119,24 +115,8 @@ def run_bench(
     payload_bytes: int = 1024,
 ) -> BenchResult:
     """Set up a scratch vhost, measure raw and router, tear the vhost down."""
-    tag = uuid.uuid4().hex[:8]
-    vhost = f"liaison-bench-{tag}"
-    parts = settings.amqp_url.rsplit("/", 1)[0]
-    with tempfile.TemporaryDirectory(prefix="liaison-bench-") as tmp:
-        bench = settings.replace(
-            amqp_url=f"{parts}/{vhost}",
-            user_prefix=f"bench{tag}-",
-            credentials_dir=Path(tmp) / "credentials",
-        )
-        with Management(bench) as api:
-            try:
-                apply_topology(bench, load_directory(bench.directory_path))
-                return _measure(bench, messages, rate, seconds, payload_bytes)
-            finally:
-                api.delete_vhost(vhost)
-                for record in api.list_users():
-                    if record["name"].startswith(bench.user_prefix):
-                        api.delete_user(record["name"])
+    with scratch_vhost(settings, "hub") as bench:
+        return _measure(bench, messages, rate, seconds, payload_bytes)
 
 
 def _measure(

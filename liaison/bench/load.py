@@ -1,8 +1,13 @@
-"""Load watching for the benchmarks: queue depths and drain rates."""
+"""Benchmark plumbing: scratch vhosts, queue depths and drain rates."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pika
 import pika.adapters.blocking_connection
@@ -10,6 +15,11 @@ import pika.channel
 import pika.connection
 import pika.frame
 import pika.spec
+
+from liaison.directory import load_directory
+from liaison.management import Management
+from liaison.settings import Settings
+from liaison.topology import apply as apply_topology
 
 
 def queue_depth(channel: pika.adapters.blocking_connection.BlockingChannel, queue: str) -> int:
@@ -55,3 +65,26 @@ def purge(params: pika.connection.Parameters, queue: str) -> None:
         connection.channel().queue_purge(queue)
     finally:
         connection.close()
+
+
+@contextmanager
+def scratch_vhost(settings: Settings, label: str) -> Iterator[Settings]:
+    """A vhost with the hub's topology for one measurement; deleted (with its users) after."""
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"liaison-bench-{label}-{tag}"
+    root = settings.amqp_url.rsplit("/", 1)[0]
+    with tempfile.TemporaryDirectory(prefix="liaison-bench-") as tmp:
+        bench = settings.replace(
+            amqp_url=f"{root}/{vhost}",
+            user_prefix=f"bench{tag}-",
+            credentials_dir=Path(tmp) / "credentials",
+        )
+        with Management(bench) as api:
+            try:
+                apply_topology(bench, load_directory(bench.directory_path))
+                yield bench
+            finally:
+                api.delete_vhost(vhost)
+                for record in api.list_users():
+                    if record["name"].startswith(bench.user_prefix):
+                        api.delete_user(record["name"])

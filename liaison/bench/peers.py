@@ -22,25 +22,17 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pika
 
 from liaison.amqp import connection_parameters
 from liaison.bench.hub import SENDER, BenchResult, run_bench
-from liaison.bench.load import purge, watch_drain
+from liaison.bench.load import purge, scratch_vhost, watch_drain
 from liaison.credentials import participant_url
-from liaison.directory import load_directory
-from liaison.management import Management
 from liaison.publish import publish_pipelined
 from liaison.settings import Settings
-from liaison.topology import apply as apply_topology
 from schemas import wire
 from schemas.correspondence import Letter
 from schemas.envelope import Envelope, new_envelope
@@ -91,29 +83,6 @@ def envelopes(count: int, payload_bytes: int) -> list[Envelope[Payload]]:
         )
         for n in range(count)
     ]
-
-
-@contextmanager
-def scratch_vhost(settings: Settings, label: str) -> Iterator[Settings]:
-    """A vhost with the hub's topology for one measurement; deleted (with its users) after."""
-    tag = uuid.uuid4().hex[:8]
-    vhost = f"liaison-bench-{label}-{tag}"
-    root = settings.amqp_url.rsplit("/", 1)[0]
-    with tempfile.TemporaryDirectory(prefix="liaison-peers-") as tmp:
-        bench = settings.replace(
-            amqp_url=f"{root}/{vhost}",
-            user_prefix=f"bench{tag}-",
-            credentials_dir=Path(tmp) / "credentials",
-        )
-        with Management(bench) as api:
-            try:
-                apply_topology(bench, load_directory(bench.directory_path))
-                yield bench
-            finally:
-                api.delete_vhost(vhost)
-                for record in api.list_users():
-                    if record["name"].startswith(bench.user_prefix):
-                        api.delete_user(record["name"])
 
 
 def faststream_available() -> bool:
