@@ -126,7 +126,7 @@ def decide(
         if relay != "replay":
             _check_time(envelope, ctx, now)
     except _Refusal as refusal:
-        return _refuse(incoming, envelope, refusal, now, data)
+        return _refuse(incoming, envelope, refusal, now)
     message_id = str(envelope.message_id)
     operation = str(incoming.headers.get(wire.H_OPERATION, "")) if relay else ""
     if not relay and seen(f"{envelope.sender}/{message_id}"):
@@ -142,8 +142,8 @@ def decide(
     try:
         wanted = _recipients(envelope, ctx, incoming, relay)
     except _Refusal as refusal:
-        return _refuse(incoming, envelope, refusal, now, data)
-    return _route(incoming, envelope, data, ctx, wanted, now, relay, operation)
+        return _refuse(incoming, envelope, refusal, now)
+    return _route(incoming, envelope, ctx, wanted, now, relay, operation)
 
 
 @lru_cache(maxsize=1024)
@@ -256,7 +256,6 @@ def _recipients(
 def _route(
     incoming: Incoming,
     envelope: Envelope[Payload],
-    data: dict[str, Any],
     ctx: RoutingContext,
     wanted: tuple[str, ...],
     now: datetime,
@@ -425,7 +424,6 @@ def _refuse(
     envelope: Envelope[Payload] | None,
     refusal: _Refusal,
     now: datetime,
-    data: dict[str, Any] | None = None,
 ) -> Decision:
     snapshot: RawJson | None
     if envelope is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from liaison.router import AckTracker, DedupeWindow
+from liaison.flow import AckTracker, DedupeWindow
 
 
 def settle(acks: list[tuple[int, bool]], settled: set[int]) -> None:
