@@ -271,7 +271,7 @@ class Router:
                 message_id=out.message_id,
                 type=out.type,
                 correlation_id=out.correlation_id,
-                headers=out.headers,
+                headers=out.headers or None,  # an empty table still costs encoding
                 timestamp=int(time.time()),
                 # RabbitMQ validates user_id, so everything the router publishes
                 # (deliveries, dead letters, audit) provably comes from the hub.
