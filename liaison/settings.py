@@ -67,8 +67,9 @@ class Settings(BaseModel):
     max_clock_skew_s: float = Field(default=300.0, ge=0)
     #: How many recent message ids the router remembers to drop duplicates.
     dedupe_window: int = Field(default=100_000, ge=0)
-    #: Unacked ingress messages the router takes at once.
-    prefetch: int = Field(default=500, ge=1, le=65_535)
+    #: Unacked ingress messages the router takes at once: each waits for two confirm round
+    #: trips (deliveries, then its audit batch), so the window must cover them.
+    prefetch: int = Field(default=2_000, ge=1, le=65_535)
     #: Quorum-queue delivery limit before a message is dead-lettered.
     delivery_limit: int = Field(default=5, ge=1)
     #: Consumer retry delays: name (an ``x-liaison-delay`` value, part of a queue name) →
