@@ -1,0 +1,68 @@
+"""The values of a routing decision: what came in, what goes out, and why something was refused.
+
+A leaf of the routing core (imports nothing of it), so the decision
+(``liaison.routing``) and the outcomes it builds (``liaison.outcomes``) share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from liaison.audit.events import AuditEvent
+from schemas.errors import ReasonCode
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message taken from ``hub.ingress``: its body and the AMQP facts about it."""
+
+    body: bytes
+    user_id: str | None
+    routing_key: str = ""
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    property_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A publish the shell must have confirmed before it acks the ingress message."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any]
+    message_id: str | None
+    type: str | None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one ingress message."""
+
+    message_id: str
+    type: str | None
+    sender: str | None
+    deliveries: tuple[Outgoing, ...]
+    dead_letters: tuple[Outgoing, ...]
+    events: tuple[AuditEvent, ...]
+    #: True when the message was routed (the id enters the duplicate window).
+    routed: bool
+    #: The refusal's reason when the whole message was refused.
+    reason: ReasonCode | None = None
+
+
+class Refusal(Exception):  # noqa: N818 - control flow inside the routing core only
+    def __init__(self, reason: ReasonCode, text: str, path: str | None = None) -> None:
+        super().__init__(text)
+        # Text and path may quote the input (a duplicate key is its own path): escape
+        # what UTF-8 cannot carry, or the header and the audit batch cannot be encoded.
+        self.reason, self.text = reason, encodable(text)
+        self.path = encodable(path) if path is not None else None
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (from JSON ``\\ud800`` escapes) backslash-escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,258 @@
+"""The outcomes of a routing decision: deliveries, dead letters and audit events.
+
+Pure functions called by ``liaison.routing.decide`` once it knows a message's
+fate: ``routed`` (with per-recipient clearance) and ``refused``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
+from liaison.decision import Decision, Incoming, Outgoing, Refusal
+from liaison.directory import Directory
+from schemas import wire
+from schemas.envelope import Envelope
+from schemas.errors import ReasonCode
+from schemas.types import Payload
+
+
+def routed(
+    incoming: Incoming,
+    envelope: Envelope[Payload],
+    directory: Directory,
+    wanted: tuple[str, ...],
+    now: datetime,
+    relay: str,
+    operation: str,
+) -> Decision:
+    message_id = str(envelope.message_id)
+    facts = envelope_facts(envelope)
+    deliveries: list[Outgoing] = []
+    dead: list[Outgoing] = []
+    events: list[AuditEvent] = [
+        make_event(
+            EventKind.RECEIVED,
+            message_id,
+            discriminator=operation,
+            at=now,
+            **facts,
+            envelope=RawJson(incoming.body),
+        )
+    ]
+    if relay:
+        kind = EventKind.REPLAYED if relay == "replay" else EventKind.RETRIED
+        actor = str(incoming.headers.get(wire.H_ACTOR, "hub"))
+        events.append(
+            make_event(
+                kind,
+                message_id,
+                discriminator=operation,
+                at=now,
+                **facts,
+                actor=actor,
+                detail=f"{relay} operation {operation or '?'} requested by {actor}",
+            )
+        )
+    # Only the hub's own relay may say "this is a retry/replay": a participant's copies
+    # of these headers stay behind.
+    relay_headers = (
+        {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS} if relay else {}
+    )
+    delivered: list[str] = []
+    for code in wanted:
+        participant = directory.require(code)
+        if participant.clearance.rank < envelope.classification.rank:
+            text = (
+                f"{code!r} is cleared to {participant.clearance.value}, the message is "
+                f"{envelope.classification.value}"
+            )
+            dead.append(
+                _dead(
+                    incoming,
+                    envelope,
+                    ReasonCode.CLEARANCE,
+                    text,
+                    "classification",
+                    {wire.H_RECIPIENT: code},
+                )
+            )
+            events.append(
+                make_event(
+                    EventKind.REJECTED,
+                    message_id,
+                    discriminator=f"{code}{operation}",
+                    at=now,
+                    **facts,
+                    reason=ReasonCode.CLEARANCE.value,
+                    detail=text,
+                )
+            )
+            continue
+        delivered.append(code)
+        deliveries.append(
+            Outgoing(
+                exchange=wire.DELIVER_EXCHANGE,
+                routing_key=code,
+                body=incoming.body,
+                headers=relay_headers,
+                message_id=message_id,
+                type=envelope.type,
+                correlation_id=str(envelope.correlation_id) if envelope.correlation_id else None,
+            )
+        )
+    if delivered:
+        recipients = {"recipients": tuple(delivered)}
+        events.append(
+            make_event(
+                EventKind.ROUTED,
+                message_id,
+                discriminator=operation,
+                at=now,
+                **{**facts, **recipients},
+            )
+        )
+        events.append(
+            make_event(
+                EventKind.DELIVERED,
+                message_id,
+                discriminator=operation,
+                at=now,
+                **{**facts, **recipients},
+            )
+        )
+    if dead:
+        events.append(
+            make_event(
+                EventKind.DEAD_LETTERED,
+                message_id,
+                discriminator=operation,
+                at=now,
+                **facts,
+                reason=ReasonCode.CLEARANCE.value,
+                detail=f"{len(dead)} copy(ies) refused for clearance",
+            )
+        )
+    return Decision(
+        message_id,
+        envelope.type,
+        envelope.sender,
+        tuple(deliveries),
+        tuple(dead),
+        tuple(events),
+        routed=bool(delivered) or bool(dead),
+    )
+
+
+_RELAY_HEADERS = frozenset({wire.H_RETRY_OF, wire.H_REPLAY_OF, wire.H_ACTOR, wire.H_OPERATION})
+
+
+def envelope_facts(envelope: Envelope[Payload]) -> dict[str, Any]:
+    return {
+        "type": envelope.type,
+        "sender": envelope.sender,
+        "recipients": envelope.recipients,
+    }
+
+
+def _dead(
+    incoming: Incoming,
+    envelope: Envelope[Payload] | None,
+    reason: ReasonCode,
+    text: str,
+    path: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> Outgoing:
+    headers: dict[str, Any] = {
+        wire.H_REASON: reason.value,
+        wire.H_REASON_TEXT: text[:1000],
+        wire.H_ORIGINAL_EXCHANGE: wire.INGRESS_EXCHANGE,
+        wire.H_ORIGINAL_ROUTING_KEY: incoming.routing_key,
+        wire.H_ORIGINAL_USER: incoming.user_id or "",
+        **(extra or {}),
+    }
+    if path:
+        headers[wire.H_REASON_PATH] = path
+    return Outgoing(
+        exchange=wire.DEAD_EXCHANGE,
+        routing_key=incoming.routing_key,
+        body=incoming.body,
+        headers=headers,
+        message_id=str(envelope.message_id) if envelope else incoming.property_message_id,
+        type=envelope.type if envelope else None,
+    )
+
+
+def refused(
+    incoming: Incoming,
+    envelope: Envelope[Payload] | None,
+    refusal: Refusal,
+    now: datetime,
+) -> Decision:
+    snapshot: RawJson | None
+    if envelope is not None:
+        message_id = str(envelope.message_id)
+        facts: dict[str, Any] = envelope_facts(envelope)
+        snapshot = RawJson(incoming.body)
+    else:
+        message_id = body_id(incoming.body)
+        facts = _salvage(incoming.body)
+        snapshot = None
+    text = refusal.text
+    dead = _dead(incoming, envelope, refusal.reason, text, refusal.path)
+    common = {**facts, "reason": refusal.reason.value}
+    # Keyed by the body too: a refused copy must never shadow the records of a
+    # genuine message that carries the same id (a spoofer could otherwise do so).
+    tag = body_tag(incoming.body) if envelope is not None else ""
+    events = (
+        make_event(
+            EventKind.RECEIVED, message_id, discriminator=tag, at=now, **facts, envelope=snapshot
+        ),
+        make_event(
+            EventKind.REJECTED,
+            message_id,
+            discriminator=tag,
+            at=now,
+            **common,
+            detail=(f"{refusal.path}: {text}" if refusal.path else text)[:2000],
+        ),
+        make_event(EventKind.DEAD_LETTERED, message_id, discriminator=tag, at=now, **common),
+    )
+    return Decision(
+        message_id,
+        facts.get("type"),
+        facts.get("sender"),
+        (),
+        (dead,),
+        events,
+        routed=False,
+        reason=refusal.reason,
+    )
+
+
+def body_tag(body: bytes) -> str:
+    """A short digest of the body, telling apart different messages that share an id."""
+    return body_id(body)[7:23]
+
+
+def _salvage(body: bytes) -> dict[str, Any]:
+    """Best-effort type and sender of a message that failed validation, for the audit trail."""
+    if len(body) > 64 * 1024:
+        return {}
+    try:
+        # Strict UTF-8 first: json.loads(bytes) would guess UTF-16/32 and let
+        # surrogates through, which the audit batch cannot encode.
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found: dict[str, Any] = {}
+    for key in ("type", "sender"):
+        value = data.get(key)
+        if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+            found[key] = value
+    return found
