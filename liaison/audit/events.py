@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,26 +94,40 @@ class RawJson(bytes):
     """
 
 
+#: Stands in for a RawJson envelope while a batch is encoded. It holds a NUL (which
+#: JSON escapes, so no printable input can spell it) and a per-process random part.
+_RAW_MARK = "\x00liaison-raw-" + uuid.uuid4().hex
+_RAW_TOKEN = json.dumps(_RAW_MARK).encode()
+
+
 def encode_batch(events: Iterable[AuditEvent]) -> bytes:
-    """The body of one audit message: ``{"events": [...]}`` as compact JSON."""
-    parts: list[bytes] = []
+    """The body of one audit message: ``{"events": [...]}`` as compact JSON.
+
+    One ``json.dumps`` for the whole batch (the router's hot path), with each
+    envelope that arrived as JSON spliced back in as its original bytes.
+    """
+    raws: list[bytes] = []
+    items: list[dict[str, Any]] = []
     for event in events:
         data = _jsonable(event)
-        raw = data.pop("envelope")
-        if isinstance(raw, RawJson):
-            head = _dumps(data)
-            parts.append(head[:-1] + b',"envelope":' + raw + b"}")
-        else:
-            data["envelope"] = raw
-            parts.append(_dumps(data))
-    return b'{"events":[' + b",".join(parts) + b"]}"
-
-
-def _dumps(data: Any) -> bytes:
+        if isinstance(data["envelope"], RawJson):
+            raws.append(data["envelope"])
+            data["envelope"] = _RAW_MARK
+        items.append(data)
     # backslashreplace: a lone surrogate that slipped into an event must not take
     # the router down when the batch is encoded (the writer then sees the escape).
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8", "backslashreplace")
+    text = json.dumps(
+        {"events": items}, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8", "backslashreplace")
+    if not raws:
+        return text
+    parts = text.split(_RAW_TOKEN)
+    if len(parts) != len(raws) + 1:
+        raise ValueError("audit batch: envelope placeholders do not match")  # pragma: no cover
+    out = [parts[0]]
+    for raw, part in zip(raws, parts[1:], strict=True):
+        out += (raw, part)
+    return b"".join(out)
 
 
 @lru_cache(maxsize=256)
