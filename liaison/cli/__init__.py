@@ -36,7 +36,14 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        # Wide enough that every command's one-line purpose shows whole.
+        "terminal_width": 120,
+        "max_content_width": 120,
+    }
+)
 @click.option(
     "--config",
     "config_file",
