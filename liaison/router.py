@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -58,6 +58,8 @@ class _Entry:
     returned: list[Outgoing] = field(default_factory=list)
     returns_handled: bool = False
     extra_events: list[AuditEvent] = field(default_factory=list)
+    #: The decision's events as corrected after returns (``None``: unchanged).
+    events: tuple[AuditEvent, ...] | None = None
 
 
 #: Observer called once per acked message: (decision, seconds from arrival to ack).
@@ -369,6 +371,15 @@ class Router:
 
     def _dead_letter_returned(self, entry: _Entry) -> None:
         decision = entry.decision
+        returned = {out.routing_key for out in entry.returned}
+        # "delivered" was written at decision time: it must not claim the returned copies.
+        entry.events = tuple(
+            replace(e, recipients=tuple(r for r in e.recipients if r not in returned))
+            if e.event is EventKind.DELIVERED
+            else e
+            for e in decision.events
+            if not (e.event is EventKind.DELIVERED and set(e.recipients) <= returned)
+        )
         for out in entry.returned:
             self.stats.unroutable += 1
             text = f"no inbox for {out.routing_key!r} on the broker (topology out of date?)"
@@ -393,7 +404,9 @@ class Router:
                 make_event(
                     EventKind.DEAD_LETTERED,
                     decision.message_id,
-                    discriminator=out.routing_key,
+                    # Per recipient, and per retry operation: a retry that fails again
+                    # is a new fact, not a duplicate of the first.
+                    discriminator=out.routing_key + str(out.headers.get(wire.H_OPERATION, "")),
                     type=decision.type,
                     sender=decision.sender,
                     recipients=(out.routing_key,),
@@ -411,7 +424,14 @@ class Router:
         self._publish_audit(batch, attempt=1)
 
     def _publish_audit(self, batch: list[_Entry], attempt: int) -> None:
-        events = [e for entry in batch for e in (*entry.decision.events, *entry.extra_events)]
+        events = [
+            e
+            for entry in batch
+            for e in (
+                *(entry.decision.events if entry.events is None else entry.events),
+                *entry.extra_events,
+            )
+        ]
         out = Outgoing(wire.AUDIT_EXCHANGE, "", encode_batch(events), {}, uuid4().hex, "audit")
         seq = self._publish(out, content_type=AUDIT_CONTENT_TYPE)
         self._outstanding[seq] = ("audit", batch, out, attempt)

@@ -178,6 +178,10 @@ def _recipients(
     if relay == "replay" and wire.H_REPLAY_TO in incoming.headers:
         explicit: tuple[str, ...] = (str(incoming.headers[wire.H_REPLAY_TO]),)
         extra: tuple[str, ...] = ()
+    elif relay == "retry" and wire.H_RETRY_TO in incoming.headers:
+        # Only the copies that failed are retried; the others were delivered.
+        named = str(incoming.headers[wire.H_RETRY_TO]).split(",")
+        explicit, extra = tuple(code for code in named if code), ()
     else:
         explicit = envelope.recipients
         extra = ctx.rules.extra_recipients(

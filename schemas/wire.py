@@ -43,6 +43,7 @@ H_RETRY_OF: Final = "x-liaison-retry-of"  # message id an operator retried
 H_REPLAY_OF: Final = "x-liaison-replay-of"  # message id an auditor replayed
 H_ACTOR: Final = "x-liaison-actor"  # operator or auditor who asked
 H_REPLAY_TO: Final = "x-liaison-replay-to"  # one named recipient for a replay
+H_RETRY_TO: Final = "x-liaison-retry-to"  # comma-separated recipients a retry is for
 H_OPERATION: Final = "x-liaison-operation"  # id of one retry or replay operation
 H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy was for
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from uuid import uuid4
 
 import pika
@@ -152,7 +152,7 @@ class DeadLetterQueue:
             operation = str(uuid4())
             first = copies[0]
             if action == "retry":
-                self._republish(channel, first, operation, outcome.operator)
+                self._republish(channel, copies, operation, outcome.operator)
             events.append(_operator_event(action, first, operation, outcome.operator))
             outcome.operations[first.message_id] = operation
         self._publish_audit(channel, events)
@@ -160,7 +160,20 @@ class DeadLetterQueue:
             channel.basic_ack(tag)
             outcome.settled.append(letter)
 
-    def _republish(self, channel: Channel, letter: DeadLetter, operation: str, actor: str) -> None:
+    def _republish(
+        self, channel: Channel, copies: list[DeadLetter], operation: str, actor: str
+    ) -> None:
+        letter = copies[0]
+        headers: dict[str, Any] = {
+            wire.H_RETRY_OF: letter.message_id,
+            wire.H_ACTOR: actor,
+            wire.H_OPERATION: operation,
+        }
+        recipients = {copy.recipient for copy in copies}
+        if None not in recipients:
+            # Every copy names the recipient it failed for (clearance, unroutable): the
+            # router retries those alone instead of delivering again to the others.
+            headers[wire.H_RETRY_TO] = ",".join(sorted(r for r in recipients if r))
         properties = pika.BasicProperties(
             content_type=wire.CONTENT_TYPE,
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -169,11 +182,7 @@ class DeadLetterQueue:
             # RabbitMQ validates user_id: it proves to the router that the hub relays this.
             user_id=self._settings.hub_user,
             timestamp=int(time.time()),
-            headers={
-                wire.H_RETRY_OF: letter.message_id,
-                wire.H_ACTOR: actor,
-                wire.H_OPERATION: operation,
-            },
+            headers=headers,
         )
         _confirmed(channel, wire.INGRESS_EXCHANGE, letter.routing_key, letter.body, properties)
 

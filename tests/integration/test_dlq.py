@@ -73,6 +73,36 @@ class TestRetry:
         delivered = [e for e in events if e["event"] == "delivered"]
         assert delivered, "the router audited the successful retry as delivered"
 
+    def test_retry_goes_only_to_the_recipient_whose_copy_failed(
+        self, hub_settings: Settings, tmp_path: Path
+    ) -> None:
+        """A letter delivered to one recipient and dead-lettered for the other is retried to the
+        other alone: the first does not get it twice."""
+        s = hub_settings
+        legal = wire.inbox_queue("gs-legal")
+        delete_queue(s, ARCHIVES)
+        message = example_envelope(
+            "correspondence.letter", 1, sender="gs", recipients=("gs-legal", "gs-archives")
+        )
+        message_id = str(message.message_id)
+        with running(s, "serve", log_path=str(tmp_path / "router.log")):
+            publish_as(s, "gs", message)
+            wait_for(lambda: depth(s, wire.DEAD_QUEUE) == 1, what="the dead letter")
+            take(s, legal, 1)
+            apply(s, load_directory(None))
+            fixed = cli(s, "dlq", "retry", message_id, "--operator", "alice")
+            assert fixed.code == 0, fixed.err
+            ((_props, body),) = take(s, ARCHIVES, 1)
+            assert body == message.encode()
+            wait_for(lambda: depth(s, wire.AUDIT_QUEUE) >= 3, what="audit events")
+            assert depth(s, legal) == 0  # no second copy for the recipient that had it
+        delivered = [
+            e["recipients"]
+            for e in audit_events(s)
+            if e["message_id"] == message_id and e["event"] == "delivered"
+        ]
+        assert delivered == [["gs-legal"], ["gs-archives"]]
+
     def test_retry_by_reason_and_all(self, hub_settings: Settings) -> None:
         """--reason selects only dead letters refused for that reason; --all takes the rest."""
         s = hub_settings

@@ -315,3 +315,23 @@ class TestStartupChecks:
         from liaison.bootstrap import check_directory_types
 
         check_directory_types(load_directory(None), default_registry())
+
+
+class TestTargetedRetry:
+    def test_retry_to_names_only_the_failed_recipients(self, ctx: RoutingContext) -> None:
+        """A retry naming the recipients whose copies failed goes to those alone, rules not re-applied."""
+        env = envelope("treaty.stage_reached", "gs-treaties", ("council", "chamber"))
+        headers = {
+            wire.H_RETRY_OF: str(env.message_id),
+            wire.H_ACTOR: "alice",
+            wire.H_OPERATION: "op-3",
+            wire.H_RETRY_TO: "chamber",
+        }
+        decision = route(ctx, env.encode(), HUB, headers=headers)
+        assert [d.routing_key for d in decision.deliveries] == ["chamber"]
+
+    def test_retry_to_from_a_participant_is_ignored(self, ctx: RoutingContext) -> None:
+        """Only the hub's relay may narrow the recipients."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives", "gs-legal"))
+        decision = route(ctx, env.encode(), "gs", headers={wire.H_RETRY_TO: "gs-legal"})
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-legal"]
