@@ -17,6 +17,7 @@ from liaison.directory import Directory
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ReasonCode
+from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.types import Payload
 
 
@@ -124,6 +125,8 @@ def routed(
                 **{**facts, **recipients},
             )
         )
+    if delivered and isinstance(envelope.payload, _RECEIPTS):
+        events.append(_receipt_event(envelope, tuple(delivered), now, operation))
     if dead:
         events.append(
             make_event(
@@ -144,6 +147,33 @@ def routed(
         tuple(dead),
         tuple(events),
         routed=bool(delivered) or bool(dead),
+    )
+
+
+_RECEIPTS = (ReceiptReceived, ReceiptRegistered, ReceiptAnswered)
+
+
+def _receipt_event(
+    envelope: Envelope[Payload], delivered: tuple[str, ...], now: datetime, operation: str
+) -> AuditEvent:
+    """A ``receipt`` event in the *original* message's history: who acknowledged it, how."""
+    receipt = envelope.payload
+    assert isinstance(receipt, _RECEIPTS)
+    kind = envelope.type.removeprefix("receipt.")
+    detail = f"{kind} by {envelope.sender} (receipt {envelope.message_id})"
+    if isinstance(receipt, ReceiptRegistered):
+        detail += f", registry number {receipt.registry_number}"
+    elif isinstance(receipt, ReceiptAnswered):
+        detail += f", answered by {receipt.answer_message_id}"
+    return make_event(
+        EventKind.RECEIPT,
+        str(receipt.original_message_id),
+        discriminator=f"{envelope.message_id}{operation}",
+        at=now,
+        type=envelope.type,
+        sender=envelope.sender,
+        recipients=delivered,
+        detail=detail,
     )
 
 

@@ -335,3 +335,26 @@ class TestTargetedRetry:
         env = envelope("correspondence.letter", "gs", ("gs-archives", "gs-legal"))
         decision = route(ctx, env.encode(), "gs", headers={wire.H_RETRY_TO: "gs-legal"})
         assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-legal"]
+
+
+class TestReceipts:
+    def test_receipt_enters_the_original_messages_history(self, ctx: RoutingContext) -> None:
+        """A 'registered' receipt is delivered and recorded as a receipt event of the original."""
+        from schemas.receipts import ReceiptRegistered
+
+        original = envelope("correspondence.letter", "gs", ("gs-archives",))
+        receipt = ReceiptRegistered(
+            original_message_id=original.message_id,
+            registered_on=NOW.date(),
+            registry_number="ARCH/2026/1234",
+        )
+        from schemas.envelope import new_envelope
+
+        env = new_envelope(receipt, sender="gs-archives", recipients=("gs",), created_at=NOW)
+        decision = route(ctx, env.encode(), "gs-archives")
+        assert [d.routing_key for d in decision.deliveries] == ["gs"]
+        (event,) = [e for e in decision.events if e.event is EventKind.RECEIPT]
+        assert event.message_id == str(original.message_id)
+        assert event.detail is not None
+        assert "ARCH/2026/1234" in event.detail
+        assert event.sender == "gs-archives"
