@@ -23,7 +23,7 @@ from pathlib import Path
 import pika
 
 from liaison.amqp import connection_parameters
-from liaison.bench.load import purge, queue_depth, scratch_vhost, watch_drain
+from liaison.bench.load import purge, queue_depth, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
 from liaison.management import Management
 from liaison.publish import publish_pipelined
@@ -97,15 +97,6 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def run_bench(
     settings: Settings,
     *,
@@ -154,7 +145,7 @@ def _measure(
     try:
         raw_rate = watch_drain(connection_parameters(bench), RAW_OUT, messages)
     finally:
-        _stop(raw)
+        stop_process(raw)
 
     # The router: load ingress as the sender's own user, then start it.
     publish_pipelined(
@@ -170,7 +161,7 @@ def _measure(
         latencies = _latency(bench, sender_url, user, rate, seconds, payload_bytes)
         rss = _peak_rss_mb(router.pid)
     finally:
-        _stop(router)
+        stop_process(router)
     latencies.sort()
     return BenchResult(
         messages=messages,

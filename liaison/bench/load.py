@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import time
 import uuid
@@ -88,3 +89,13 @@ def scratch_vhost(settings: Settings, label: str) -> Iterator[Settings]:
                 for record in api.list_users():
                     if record["name"].startswith(bench.user_prefix):
                         api.delete_user(record["name"])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process under measurement, SIGKILL it if it has not gone within 40 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

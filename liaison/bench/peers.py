@@ -29,7 +29,7 @@ import pika
 
 from liaison.amqp import connection_parameters
 from liaison.bench.hub import SENDER, BenchResult, run_bench
-from liaison.bench.load import purge, scratch_vhost, watch_drain
+from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
 from liaison.publish import publish_pipelined
 from liaison.settings import Settings
@@ -117,12 +117,7 @@ def measure_faststream(settings: Settings, bodies: list[bytes]) -> float:
         try:
             return watch_drain(connection_parameters(bench), FS_OUT, len(bodies))
         finally:
-            app.terminate()
-            try:
-                app.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                app.kill()
-                app.wait()
+            stop_process(app)
 
 
 def measure_publishers(
