@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from liaison.cli import Context, pass_context
-from liaison.errors import LiaisonError
 
 
 @click.group()
@@ -26,15 +25,12 @@ def apply(obj: Context, dry_run: bool, rotate: bool) -> None:
     from liaison.topology import plan  # noqa: PLC0415
 
     settings = obj.settings
-    try:
-        directory = load_directory(settings.directory_path)
-        if dry_run:
-            click.echo(f"Plan for vhost {settings.vhost!r} ({len(directory)} participants):")
-            for line in plan(directory, settings).describe():
-                click.echo(f"  {line}")
-        report = apply_topology(settings, directory, rotate=rotate, dry_run=dry_run)
-    except LiaisonError as exc:
-        raise click.ClickException(str(exc)) from None
+    directory = load_directory(settings.directory_path)
+    if dry_run:
+        click.echo(f"Plan for vhost {settings.vhost!r} ({len(directory)} participants):")
+        for line in plan(directory, settings).describe():
+            click.echo(f"  {line}")
+    report = apply_topology(settings, directory, rotate=rotate, dry_run=dry_run)
     verb = "Would apply" if dry_run else "Applied"
     if report.changes:
         click.echo(f"{verb}:")
@@ -63,10 +59,7 @@ def diff(obj: Context) -> None:
     from liaison.topology import diff as diff_topology  # noqa: PLC0415
 
     settings = obj.settings
-    try:
-        differences = diff_topology(settings, load_directory(settings.directory_path))
-    except LiaisonError as exc:
-        raise click.ClickException(str(exc)) from None
+    differences = diff_topology(settings, load_directory(settings.directory_path))
     if not differences:
         click.echo(f"In sync: vhost {settings.vhost!r} matches the plan.")
         return
