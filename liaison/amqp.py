@@ -49,7 +49,12 @@ def connection_parameters(
 
 
 def login_refused(
-    settings: Settings, error: Exception, url: str | None = None, *, source: str | None = None
+    settings: Settings,
+    error: Exception,
+    url: str | None = None,
+    *,
+    source: str | None = None,
+    hint: str = "",
 ) -> LoginRefusedError | None:
     """``error`` as a :class:`LoginRefusedError` (user and password source), if it is one.
 
@@ -64,22 +69,28 @@ def login_refused(
     user = unquote(urlsplit(url or settings.amqp_url).username or "guest")
     where = source or (HUB_URL_SOURCE if url is None else "its URL")
     if isinstance(error, pika.exceptions.ProbableAccessDeniedError):
-        hint = f"the user may not open vhost {settings.vhost!r} (or it does not exist)"
-        return LoginRefusedError(user, where, hint=hint)
-    return LoginRefusedError(user, where)
+        denied = f"the user may not open vhost {settings.vhost!r} (or it does not exist)"
+        return LoginRefusedError(user, where, hint=denied)
+    return LoginRefusedError(user, where, hint=hint)
 
 
 def open_connection(
-    settings: Settings, url: str | None = None, *, name: str, source: str | None = None
+    settings: Settings,
+    url: str | None = None,
+    *,
+    name: str,
+    source: str | None = None,
+    hint: str = "",
 ) -> pika.BlockingConnection:
     """A blocking connection to ``url`` (default: the hub's); raises ``LoginRefusedError``.
 
+    ``source`` says where the password came from, ``hint`` what to do if it is refused.
     Other AMQP errors go through untouched, for the caller to word.
     """
     try:
         return pika.BlockingConnection(connection_parameters(settings, url, name=name))
     except pika.exceptions.AMQPConnectionError as exc:
-        refused = login_refused(settings, exc, url, source=source)
+        refused = login_refused(settings, exc, url, source=source, hint=hint)
         if refused is None:
             raise
         raise refused from None

@@ -30,9 +30,10 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import connection_parameters, login_refused
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.errors import LoginRefusedError
 from liaison.flow import AckTracker, DedupeWindow, RouterStats
 from liaison.routing import Decision, Incoming, Outgoing, RoutingContext, decide
 from liaison.settings import Settings
@@ -89,6 +90,8 @@ class Router:
         self._consumer_tag: str | None = None
         self._reset_channel_state()
         self.consuming = threading.Event()
+        self._logged_in = False
+        self._refused: LoginRefusedError | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -109,6 +112,8 @@ class Router:
             log.warning("router.reconnecting", in_s=round(delay, 2))
             self._stopping.wait(delay)
             delay = min(delay * 2, self._settings.reconnect_max_s)
+        if self._refused is not None:
+            raise self._refused
         log.info(
             "router.stopped", **{k: v for k, v in vars(self.stats).items() if k != "by_reason"}
         )
@@ -156,11 +161,18 @@ class Router:
     # -- connection and channel callbacks -------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        self._logged_in = True
         coalesce_writes(connection)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: Exception) -> None:
         log.warning("router.connect_failed", error=str(error))
+        # A password refused before the first login will not heal by retrying: stop and
+        # say so. Refused later (a broker restarting) is worth the reconnect loop.
+        refused = login_refused(self._settings, error)
+        if refused is not None and not self._logged_in:
+            self._refused = refused
+            self._stopping.set()
         connection.ioloop.stop()
 
     def _on_connection_closed(self, connection: pika.SelectConnection, reason: Exception) -> None:
