@@ -231,6 +231,8 @@ class Router:
         properties: pika.spec.BasicProperties,
         body: bytes,
     ) -> None:
+        if self._stopping.is_set():
+            return  # stopping: left unacked, requeued by the broker when the connection closes
         started = time.monotonic()
         self.stats.received += 1
         incoming = Incoming(
@@ -503,11 +505,13 @@ class Router:
                 self._connection.close()
             return
         self._drain_deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        if self._consumer_tag is not None:
-            channel.basic_cancel(self._consumer_tag, callback=lambda _f: self._maybe_finish_stop())
-            self._consumer_tag = None
-        else:
-            self._maybe_finish_stop()
+        # No basic.cancel: on a quorum queue (RabbitMQ 3.10) the acks a channel sends
+        # after cancelling its consumer are partly lost, so messages routed during the
+        # drain went back to ingress and were routed twice. The consumer stays; what
+        # arrives from now on is left unacked (see _on_message) and the broker requeues
+        # it when the connection closes, once everything in flight is acked.
+        self._consumer_tag = None
+        self._maybe_finish_stop()
         if self._connection is not None:
             self._connection.ioloop.call_later(DRAIN_TIMEOUT_S, self._close)
 
