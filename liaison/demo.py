@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pika
 
-from liaison.amqp import connection_parameters
-from liaison.credentials import participant_url
+from liaison.amqp import open_connection
+from liaison.credentials import participant_connection
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
 from liaison.settings import Settings
-from liaison.topology import apply
+from liaison.topology import apply, rotation_hint
 from schemas import wire
 from schemas.envelope import Envelope, canonical_json
 from schemas.examples import example_envelope
@@ -119,9 +119,7 @@ def scenario() -> list[Sent]:
 
 
 def _publish(settings: Settings, item: Sent) -> None:
-    connection = pika.BlockingConnection(
-        connection_parameters(settings, participant_url(settings, item.sender), name="liaison-demo")
-    )
+    connection = participant_connection(settings, item.sender, name="liaison-demo")
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -191,7 +189,7 @@ def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> No
 
 
 def _queue(settings: Settings, name: str) -> tuple[int, int]:
-    connection = pika.BlockingConnection(connection_parameters(settings, name="liaison-demo"))
+    connection = open_connection(settings, name="liaison-demo")
     try:
         frame = connection.channel().queue_declare(name, passive=True)
         return int(frame.method.message_count), int(frame.method.consumer_count)
@@ -200,9 +198,14 @@ def _queue(settings: Settings, name: str) -> tuple[int, int]:
 
 
 def _drain(
-    settings: Settings, url: str, queue: str
+    settings: Settings, code: str | None, queue: str
 ) -> list[tuple[pika.spec.BasicProperties, bytes]]:
-    connection = pika.BlockingConnection(connection_parameters(settings, url, name="liaison-demo"))
+    """Every message of ``queue``, read as participant ``code`` (the hub when ``None``)."""
+    connection = (
+        open_connection(settings, name="liaison-demo")
+        if code is None
+        else participant_connection(settings, code, name="liaison-demo")
+    )
     got: list[tuple[pika.spec.BasicProperties, bytes]] = []
     try:
         channel = connection.channel()
@@ -223,6 +226,16 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
         f"topology: vhost {settings.vhost!r}, {len(directory)} participants, "
         f"{len(report.changes)} change(s) applied"
     )
+    items = scenario()
+    # Before starting anything: a participant of the scenario that cannot log in from
+    # here is named, with the fix, rather than found halfway by a pika traceback.
+    cast = {item.sender for item in items} | set(_inboxes(items))
+    blocked = [p for p in report.credential_problems if p.code in cast]
+    if blocked:
+        raise ConfigError(
+            f"demo: {len(blocked)} participant(s) cannot log in from here, first {blocked[0]}; "
+            f"to fix: {rotation_hint([p.code for p in blocked])}"
+        )
     log_dir = settings.audit_dir.parent / "logs"
     with ExitStack() as stack:
         router = stack.enter_context(_process(settings, log_dir, "serve"))
@@ -237,7 +250,6 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
             f"router running (pid {router.pid}), audit writer running (pid {writer.pid}); "
             f"logs in {log_dir}"
         )
-        items = scenario()
         for item in items:
             _publish(settings, item)
         outcome = _collect(settings, items)
@@ -258,14 +270,19 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
     return outcome
 
 
+def _inboxes(items: list[Sent]) -> list[str]:
+    """The inboxes the scenario can reach: its recipients and the routing rules' copies."""
+    return sorted(
+        {code for item in items if item.envelope for code in item.envelope.recipients}
+        | {"gs-legal", "duty-officer", "gs"}
+    )
+
+
 def _collect(settings: Settings, items: list[Sent]) -> Outcome:
     """Read every inbox the scenario could reach (as its participant) and the dead letters."""
     outcome = Outcome()
     expected_dead = sum(1 for item in items if item.envelope is None)
-    inboxes = sorted(
-        {code for item in items if item.envelope for code in item.envelope.recipients}
-        | {"gs-legal", "duty-officer", "gs"}
-    )
+    inboxes = _inboxes(items)
     minimum = sum(len(item.envelope.recipients) for item in items if item.envelope)
     _wait(
         lambda: (
@@ -276,11 +293,9 @@ def _collect(settings: Settings, items: list[Sent]) -> Outcome:
     )
     time.sleep(0.5)  # copies added by routing rules arrive with the rest; let them land
     for code in inboxes:
-        for props, _body in _drain(
-            settings, participant_url(settings, code), wire.inbox_queue(code)
-        ):
+        for props, _body in _drain(settings, code, wire.inbox_queue(code)):
             outcome.delivered.setdefault(props.message_id or "?", []).append(code)
-    for props, body in _drain(settings, settings.amqp_url, wire.DEAD_QUEUE):
+    for props, body in _drain(settings, None, wire.DEAD_QUEUE):
         headers = props.headers or {}
         key = props.message_id or _body_key(body)
         outcome.dead[key] = (

@@ -7,6 +7,7 @@ A leaf apart from ``schemas.errors``::
      ├── ConfigError          settings, directory or routing rules that cannot be used
      │    └── DirectoryError  the participants directory, naming participant and field
      └── BrokerError          RabbitMQ refused, returned or could not be reached
+          └── LoginRefusedError    RabbitMQ refused a user's password (names the user and file)
 
 pika, kombu and httpx errors are turned into these at the one place that calls them.
 """
@@ -41,11 +42,28 @@ class BrokerError(LiaisonError):
     """RabbitMQ refused an operation, returned a message, or could not be reached."""
 
 
+class LoginRefusedError(BrokerError):
+    """RabbitMQ refused to let a user log in: names the user and where its password came from.
+
+    One line, fit for an operator: which user, which file (or setting), and what to do.
+    """
+
+    def __init__(self, user: str, source: str, *, hint: str = "") -> None:
+        self.user = user
+        self.source = source
+        self.hint = hint
+        tail = f"; {hint}" if hint else ""
+        super().__init__(
+            f"RabbitMQ refused the login of user {user!r} with the password from {source}{tail}"
+        )
+
+
 __all__ = [
     "BrokerError",
     "ConfigError",
     "ContractError",
     "DirectoryError",
     "LiaisonError",
+    "LoginRefusedError",
     "ReasonCode",
 ]

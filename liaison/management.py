@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
-from liaison.amqp import ssl_context
-from liaison.errors import BrokerError
+from liaison.amqp import HUB_URL_SOURCE, ssl_context
+from liaison.errors import BrokerError, LoginRefusedError
 from liaison.settings import Settings
 
 
@@ -29,6 +29,12 @@ class Management:
             auth=settings.management_auth,
             timeout=timeout,
             verify=verify,
+        )
+        self._user = settings.management_auth[0]
+        self._password_source = (
+            "the management_password setting"
+            if settings.management_password is not None
+            else HUB_URL_SOURCE
         )
 
     def __enter__(self) -> Management:
@@ -54,6 +60,11 @@ class Management:
             raise BrokerError(f"management API unreachable ({method} {path}): {exc}") from exc
         if response.status_code == 404 and method == "GET":
             return None
+        # 401 also answers a user without the management tag; only this one is a password.
+        if response.status_code == 401 and "Login failed" in response.text:
+            raise LoginRefusedError(
+                self._user, self._password_source, hint=f"management API at {self._client.base_url}"
+            )
         if response.status_code >= 400:
             raise BrokerError(
                 f"management API refused {method} {path}: "

@@ -30,9 +30,10 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import connection_parameters, login_refused
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.errors import LoginRefusedError
 from liaison.flow import AckTracker, DedupeWindow, RouterStats
 from liaison.routing import Decision, Incoming, Outgoing, RoutingContext, decide
 from liaison.settings import Settings
@@ -89,6 +90,8 @@ class Router:
         self._consumer_tag: str | None = None
         self._reset_channel_state()
         self.consuming = threading.Event()
+        self._logged_in = False
+        self._refused: LoginRefusedError | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -109,6 +112,8 @@ class Router:
             log.warning("router.reconnecting", in_s=round(delay, 2))
             self._stopping.wait(delay)
             delay = min(delay * 2, self._settings.reconnect_max_s)
+        if self._refused is not None:
+            raise self._refused
         log.info(
             "router.stopped", **{k: v for k, v in vars(self.stats).items() if k != "by_reason"}
         )
@@ -156,11 +161,18 @@ class Router:
     # -- connection and channel callbacks -------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        self._logged_in = True
         coalesce_writes(connection)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: Exception) -> None:
         log.warning("router.connect_failed", error=str(error))
+        # A password refused before the first login will not heal by retrying: stop and
+        # say so. Refused later (a broker restarting) is worth the reconnect loop.
+        refused = login_refused(self._settings, error)
+        if refused is not None and not self._logged_in:
+            self._refused = refused
+            self._stopping.set()
         connection.ioloop.stop()
 
     def _on_connection_closed(self, connection: pika.SelectConnection, reason: Exception) -> None:
@@ -219,6 +231,8 @@ class Router:
         properties: pika.spec.BasicProperties,
         body: bytes,
     ) -> None:
+        if self._stopping.is_set():
+            return  # stopping: left unacked, requeued by the broker when the connection closes
         started = time.monotonic()
         self.stats.received += 1
         incoming = Incoming(
@@ -491,11 +505,13 @@ class Router:
                 self._connection.close()
             return
         self._drain_deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        if self._consumer_tag is not None:
-            channel.basic_cancel(self._consumer_tag, callback=lambda _f: self._maybe_finish_stop())
-            self._consumer_tag = None
-        else:
-            self._maybe_finish_stop()
+        # No basic.cancel: on a quorum queue (RabbitMQ 3.10) the acks a channel sends
+        # after cancelling its consumer are partly lost, so messages routed during the
+        # drain went back to ingress and were routed twice. The consumer stays; what
+        # arrives from now on is left unacked (see _on_message) and the broker requeues
+        # it when the connection closes, once everything in flight is acked.
+        self._consumer_tag = None
+        self._maybe_finish_stop()
         if self._connection is not None:
             self._connection.ioloop.call_later(DRAIN_TIMEOUT_S, self._close)
 

@@ -19,7 +19,7 @@ import click
 
 from producers.errors import PublishError, SdkConfigError
 from producers.publisher import Publisher
-from producers.settings import ENV_PARTICIPANT, ParticipantSettings
+from producers.settings import ENV_AMQP_URL, ENV_PARTICIPANT, ParticipantSettings
 from producers.spec import build_envelope, load_spec_file, spec_from_flags
 from schemas.catalog import default_registry
 from schemas.errors import ContractError
@@ -119,7 +119,11 @@ def send(
         with Publisher(settings) as publisher:
             sent = publisher.publish_envelope(envelope)
     except (PublishError, SdkConfigError) as exc:
-        raise click.ClickException(str(exc)) from None
+        message = str(exc)
+        if isinstance(exc, PublishError) and exc.cause == "login_refused":
+            source = str(credentials) if credentials is not None else f"${ENV_AMQP_URL}"
+            message = f"{message}: the password from {source} is not the broker's"
+        raise click.ClickException(message) from None
     click.echo(str(sent.message_id))
 
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from producers._amqp import (
@@ -349,8 +350,14 @@ class Publisher:
             return None
         hint = ""
         if code == 403 and "login" in text.lower():
-            hint = f": check the user and password for {self._settings.code!r}"
-        elif code == 403 and exchange == wire.INGRESS_EXCHANGE:
+            login = unquote(urlsplit(self._settings.amqp_url).username or "guest")
+            return PublishError(
+                f"RabbitMQ refused the login of user {login!r} (participant "
+                f"{self._settings.code!r}); {what} was not sent",
+                type_=what,
+                cause="login_refused",
+            )
+        if code == 403 and exchange == wire.INGRESS_EXCHANGE:
             hint = (
                 f": the directory does not let {self._settings.code!r} send {what!r} "
                 "(its may_send list)"

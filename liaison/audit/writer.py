@@ -30,7 +30,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import connection_parameters, login_refused
 from liaison.audit.events import AuditEvent, decode_batch
 from liaison.audit.keys import load_or_create
 from liaison.audit.records import RecordError
@@ -73,6 +73,7 @@ class AuditWriter:
         self._stopping = threading.Event()
         self._log = structlog.get_logger("liaison.audit.writer")
         self._last_checkpoint = time.monotonic()
+        self._logged_in = False
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish its batch, checkpoint and return (signal-safe)."""
@@ -138,6 +139,11 @@ class AuditWriter:
                 self._consume(ledger)
                 delay = self.settings.reconnect_initial_s
             except pika.exceptions.AMQPError as exc:
+                # A password refused before the first login will not heal by retrying:
+                # say so and stop. Refused later (a broker restarting) is worth waiting for.
+                refused = login_refused(self.settings, exc)
+                if refused is not None and not self._logged_in:
+                    raise refused from None
                 self._log.warning(
                     "audit writer lost the broker; reconnecting",
                     error=_describe(exc),
@@ -150,6 +156,7 @@ class AuditWriter:
     def _consume(self, ledger: Ledger) -> None:
         params = connection_parameters(self.settings, name="liaison-audit-writer")
         connection = pika.BlockingConnection(params)
+        self._logged_in = True
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from liaison.cli import Context, pass_context
+from liaison.cli.options import operator_option
 from liaison.errors import LiaisonError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,10 +88,6 @@ def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]
         yield bar.update
 
 
-def _fail(exc: LiaisonError) -> click.ClickException:
-    return click.ClickException(str(exc))
-
-
 @click.group()
 def audit() -> None:
     """The tamper-evident audit ledger: writer, verification, proofs, search, export."""
@@ -107,10 +104,7 @@ def run(obj: Context, batch_size: int, batch_ms: int) -> None:
     writer = AuditWriter(obj.settings, batch_size=batch_size, batch_window=batch_ms / 1000)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: writer.stop())
-    try:
-        writer.run()
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    writer.run()
 
 
 @audit.command()
@@ -125,10 +119,7 @@ def verify(obj: Context, path: Path | None, public_key: Path | None, strict: boo
     path = path or obj.settings.audit_dir
     if not path.is_dir():
         raise click.ClickException(f"{path} is not a directory")
-    try:
-        key, source = resolve_public_key(path, public_key)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    key, source = resolve_public_key(path, public_key)
     with _progress(total_bytes(path), "verifying") as progress:
         result = verify_directory(path, key, strict=strict, progress=progress)
     for note in result.notes:
@@ -163,11 +154,8 @@ def prove(
     from liaison.audit.verify import resolve_public_key  # noqa: PLC0415
 
     path = directory or obj.settings.audit_dir
-    try:
-        key, _ = resolve_public_key(path, public_key)
-        doc = build_proof(path, message_id, key)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    key, _ = resolve_public_key(path, public_key)
+    doc = build_proof(path, message_id, key)
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if out is None:
         click.echo(text, nl=False)
@@ -273,7 +261,7 @@ def search(
 @audit.command()
 @filter_options
 @click.option("--to", "to", help="Deliver only to this participant instead of the originals.")
-@click.option("--operator", envvar="LIAISON_OPERATOR", help="Who asks (default: login name).")
+@operator_option
 @click.option("--dry-run", is_flag=True, help="List what would be replayed; publish nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_DIR_OPTION
@@ -282,22 +270,20 @@ def replay(
     obj: Context,
     /,
     to: str | None,
-    operator: str | None,
+    operator: str,
     dry_run: bool,
     yes: bool,
     directory: Path | None,
     **criteria: Any,
 ) -> None:
     """Re-publish selected messages through the hub, each marked as a replay of its original."""
-    import getpass  # noqa: PLC0415
-
     from liaison.audit.query import replay_selection  # noqa: PLC0415
     from liaison.audit.replay import plan_replays, publish_replays  # noqa: PLC0415
 
     if not any(criteria.values()):
         raise click.UsageError("give at least one filter (--message-id, --since, --type, …)")
     settings = obj.settings
-    actor = operator or getpass.getuser()
+    actor = operator
     if to is not None:
         from liaison.directory import load_directory  # noqa: PLC0415
 
@@ -317,10 +303,7 @@ def replay(
         return
     if not yes and sys.stdin.isatty():
         click.confirm(f"Replay {len(plans)} message(s) as {actor}?", abort=True)
-    try:
-        seconds = publish_replays(settings, plans)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    seconds = publish_replays(settings, plans)
     rate = len(plans) / seconds if seconds else float("inf")
     click.echo(f"replayed {len(plans)} message(s) as {actor} ({rate:,.0f} msg/s)", err=True)
 
@@ -338,7 +321,7 @@ def export(obj: Context, out_dir: Path, directory: Path | None) -> None:
     try:
         with _progress(total_bytes(source), "exporting") as progress:
             summary = export_bundle(source, out_dir, progress=progress)
-    except (LiaisonError, OSError) as exc:
+    except OSError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"exported {summary.records} records in {summary.segments} segment(s) and "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from liaison.cli import Context, pass_context
-from liaison.errors import LiaisonError
 
 
 @click.command()
@@ -20,7 +19,4 @@ def demo(obj: Context, exit_after: bool) -> None:
     """Apply the topology, run router and audit writer, exchange real messages, summarise."""
     from liaison.demo import run_demo  # noqa: PLC0415 - keeps --help fast
 
-    try:
-        run_demo(obj.settings, echo=click.echo, keep_running=not exit_after)
-    except LiaisonError as exc:
-        raise click.ClickException(str(exc)) from None
+    run_demo(obj.settings, echo=click.echo, keep_running=not exit_after)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import time
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from liaison.cli import Context, pass_context
+from liaison.cli.options import operator_option
 from liaison.errors import LiaisonError
 from schemas import wire
 from schemas.errors import ReasonCode
@@ -22,43 +22,14 @@ EXIT_BREACH = 2
 _SOURCES = click.Choice(["auto", "management", "amqp"])
 
 
-def _fail(exc: LiaisonError) -> click.ClickException:
-    return click.ClickException(str(exc))
-
-
 def _queues(obj: Context) -> tuple[HubQueue, ...]:
     from liaison.directory import load_directory  # noqa: PLC0415 - keeps --help fast
     from liaison.ops import hub_queues  # noqa: PLC0415
 
-    try:
-        directory = load_directory(obj.settings.directory_path)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    directory = load_directory(obj.settings.directory_path)
     return hub_queues(directory.codes(), obj.settings.retry_delays_ms)
 
 
-def _default_operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without passwd entry)
-        return ""
-
-
-def _check_operator(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    name = (value or "").strip()
-    if not name or len(name) > 120 or not name.isprintable():
-        raise click.BadParameter("give a printable operator name of 1 to 120 characters")
-    return name
-
-
-operator_option = click.option(
-    "--operator",
-    envvar="LIAISON_OPERATOR",
-    default=_default_operator,
-    show_default="$LIAISON_OPERATOR or your login name",
-    callback=_check_operator,
-    help="Who is acting; recorded in the audit log.",
-)
 max_age_option = click.option(
     "--max-age-s",
     type=click.FloatRange(min=0),
@@ -90,11 +61,8 @@ def status(obj: Context, as_json: bool, max_age_s: float, source: str) -> None:
     from liaison.ops import StatusCollector, evaluate, render_table, status_json  # noqa: PLC0415
 
     queues = _queues(obj)
-    try:
-        with StatusCollector(obj.settings, queues, mode=cast("Mode", source)) as collector:
-            current = collector.collect()
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    with StatusCollector(obj.settings, queues, mode=cast("Mode", source)) as collector:
+        current = collector.collect()
     if as_json:
         click.echo(json.dumps(status_json(current, max_age_s=max_age_s), indent=2))
     else:
@@ -160,10 +128,7 @@ def list_(obj: Context, as_json: bool, limit: int) -> None:
     """The dead letters with their reasons; reading leaves every one of them in place."""
     from liaison.ops import DeadLetterQueue, render_letters  # noqa: PLC0415
 
-    try:
-        peek = DeadLetterQueue(obj.settings).peek(limit)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    peek = DeadLetterQueue(obj.settings).peek(limit)
     if as_json:
         data = {"total": peek.total, "dead_letters": [x.summary() for x in peek.letters]}
         click.echo(json.dumps(data, indent=2))
@@ -178,10 +143,7 @@ def show(obj: Context, message_id: str) -> None:
     """One dead letter (every copy of it): reason, headers and the pretty-printed body."""
     from liaison.ops import DeadLetterQueue, render_letter  # noqa: PLC0415
 
-    try:
-        letters = DeadLetterQueue(obj.settings).peek().letters
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    letters = DeadLetterQueue(obj.settings).peek().letters
     found = [x for x in letters if message_id in (x.message_id, x.digest)]
     if not found:
         raise click.ClickException(f"no dead letter with id {message_id!r}")
@@ -222,10 +184,7 @@ def retry(
     from liaison.ops import DeadLetterQueue  # noqa: PLC0415
 
     selection = _selection(message_ids, every, reason)
-    try:
-        outcome = DeadLetterQueue(obj.settings).retry(selection, operator=operator)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    outcome = DeadLetterQueue(obj.settings).retry(selection, operator=operator)
     for message_id in outcome.message_ids:
         click.echo(f"retried {message_id} (operation {outcome.operations[message_id]})")
     click.echo(f"{len(outcome.message_ids)} message(s) retried by {operator}.")
@@ -252,10 +211,7 @@ def purge(
 
     selection = _selection(message_ids, every, None)
     queue = DeadLetterQueue(obj.settings)
-    try:
-        candidates = [x for x in queue.peek().letters if selection(x)]
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    candidates = [x for x in queue.peek().letters if selection(x)]
     missing = selection.missing(candidates)
     if missing:
         click.echo(f"not in {wire.DEAD_QUEUE}: {', '.join(missing)}", err=True)
@@ -269,10 +225,7 @@ def purge(
         )
     # Only the copies shown are purged, not what arrived while the operator read the list.
     exact = selector(keys=[x.key for x in candidates])
-    try:
-        outcome = queue.purge(exact, operator=operator)
-    except LiaisonError as exc:
-        raise _fail(exc) from None
+    outcome = queue.purge(exact, operator=operator)
     click.echo(f"{len(outcome.settled)} dead letter(s) purged by {operator}.")
     if missing or len(outcome.settled) < len(candidates):
         raise SystemExit(1)

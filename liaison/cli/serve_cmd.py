@@ -7,7 +7,6 @@ import gc
 import click
 
 from liaison.cli import Context, pass_context
-from liaison.errors import LiaisonError
 
 
 @click.command()
@@ -23,13 +22,10 @@ def serve(obj: Context) -> None:
     from liaison.web import MetricsObserver, start_web  # noqa: PLC0415
 
     settings = obj.settings
-    try:
-        context = routing_context(settings)
-        observer = MetricsObserver.for_context(context)
-        router = Router(settings, context, observer=observer)
-        web = start_web(settings, router, observer)
-    except LiaisonError as exc:
-        raise click.ClickException(str(exc)) from None
+    context = routing_context(settings)
+    observer = MetricsObserver.for_context(context)
+    router = Router(settings, context, observer=observer)
+    web = start_web(settings, router, observer)
     # Everything loaded so far lives as long as the process: keep it out of the
     # collector's way, and let the many short-lived objects of the hot path (which
     # form no cycles) accumulate longer between young-generation collections.

@@ -5,17 +5,19 @@
 - ``apply`` and ``diff`` are the I/O shell (management API and pika).
 """
 
-from liaison.topology._apply import (
-    ApplyReport,
-    apply,
+from liaison.topology._apply import ApplyReport, apply, diff, observe
+from liaison.topology._compare import Change, Difference, Observed, compare
+from liaison.topology._credentials import (
+    CredentialProblem,
+    CredentialState,
+    check_credentials,
     credentials_match,
     credentials_path,
     credentials_url,
-    diff,
-    observe,
+    read_credentials_url,
+    rotation_hint,
     write_credentials,
 )
-from liaison.topology._compare import Change, Difference, Observed, compare
 from liaison.topology._plan import (
     PARTICIPANT_TAG,
     RETRY_DELAY_EXCHANGE,
@@ -36,6 +38,8 @@ __all__ = [
     "ApplyReport",
     "BindingSpec",
     "Change",
+    "CredentialProblem",
+    "CredentialState",
     "Difference",
     "ExchangeSpec",
     "Observed",
@@ -45,6 +49,7 @@ __all__ = [
     "Topology",
     "UserSpec",
     "apply",
+    "check_credentials",
     "compare",
     "credentials_match",
     "credentials_path",
@@ -53,5 +58,7 @@ __all__ = [
     "observe",
     "participant_user",
     "plan",
+    "read_credentials_url",
+    "rotation_hint",
     "write_credentials",
 ]

@@ -5,18 +5,22 @@ declares exchanges, queues and bindings (what AMQP is for). ``apply`` repairs
 exactly the fixable differences that ``compare`` finds, so a second run finds none
 and changes nothing. Passwords are generated here, go to RabbitMQ and to one file
 each, and nowhere else: never to a log line, a report or an exception message.
+
+A participant user that exists keeps its password unless the operator names it for
+rotation: ``apply`` may run from another checkout, machine or container whose
+``credentials_dir`` is empty or old, and resetting passwords there would lock every
+institution out. It reports such files instead (missing, or refused by the broker
+when tried) and says how to fix them.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import pika
 import pika.exceptions
@@ -24,10 +28,16 @@ import structlog
 
 from liaison.amqp import connection_parameters
 from liaison.directory import Directory
-from liaison.errors import BrokerError
+from liaison.errors import BrokerError, ConfigError
 from liaison.management import Management, q
 from liaison.settings import Settings
 from liaison.topology._compare import Change, Difference, Observed, compare
+from liaison.topology._credentials import (
+    CredentialProblem,
+    CredentialState,
+    check_credentials,
+    write_credentials,
+)
 from liaison.topology._plan import (
     PARTICIPANT_TAG,
     BindingSpec,
@@ -66,6 +76,9 @@ class ApplyReport:
     #: Credential files written.
     credential_files: tuple[Path, ...]
     dry_run: bool = False
+    #: Existing participants whose credential file here is missing or does not log in;
+    #: their passwords were left as they are.
+    credential_problems: tuple[CredentialProblem, ...] = ()
 
 
 def observe(api: Management, vhost: str) -> Observed:
@@ -127,15 +140,25 @@ def diff(settings: Settings, directory: Directory) -> list[Difference]:
 
 
 def apply(
-    settings: Settings, directory: Directory, *, rotate: bool = False, dry_run: bool = False
+    settings: Settings,
+    directory: Directory,
+    *,
+    rotate: Collection[str] = (),
+    rotate_all: bool = False,
+    dry_run: bool = False,
 ) -> ApplyReport:
     """Make the broker match the plan; with ``dry_run``, only say what would change.
 
     New participant users get a random password, written to
-    ``credentials_dir/<code>.env``; so do existing ones whose file is missing or
-    names another broker, and, with ``rotate``, all of them (their open
-    connections are closed so the old password stops working at once).
+    ``credentials_dir/<code>.env``. Existing ones keep theirs, except the
+    participants named in ``rotate`` (or all, with ``rotate_all``): those get a new
+    password and file, and their open connections are closed so the old password
+    stops working at once. Every other existing participant's file is tried (one
+    AMQP login each); the ones missing or refused are reported, not repaired.
     """
+    unknown = sorted(set(rotate) - set(directory.codes()))
+    if unknown:
+        raise ConfigError(f"cannot rotate {', '.join(map(repr, unknown))}: not in the directory")
     topology = plan(directory, settings)
     with Management(settings) as api:
         observed = observe(api, settings.vhost)
@@ -145,15 +168,23 @@ def apply(
             d for d in differences if d.change is not Change.EXTRA and d not in fixable
         )
         extra = tuple(d for d in differences if d.change is Change.EXTRA)
-        resets = _resets(topology, observed, settings, rotate=rotate)
-        planned = [_describe(d) for d in fixable] + [f"{why}: user {u.name}" for u, why in resets]
+        rotated = [
+            user
+            for user in topology.users
+            if user.code is not None
+            and user.name in observed.users
+            and (rotate_all or user.code in rotate)
+        ]
+        planned = [_describe(d) for d in fixable] + [
+            f"rotate password: user {u.name}" for u in rotated
+        ]
         if dry_run:
-            return ApplyReport(tuple(planned), unresolved, extra, (), dry_run=True)
+            problems = _problems(settings, topology, observed, rotated)
+            return ApplyReport(tuple(planned), unresolved, extra, (), True, problems)
         passwords = _repair(api, settings, topology, fixable, observed)
-        for user, _why in resets:
-            passwords[user.name] = _set_password(api, user.name, observed.users.get(user.name, ()))
-            if rotate:
-                api.close_connections(user=user.name)
+        for user in rotated:
+            passwords[user.name] = _set_password(api, user.name, observed.users[user.name])
+            api.close_connections(user=user.name)
     for line in planned:
         log.info("topology_change", change=line, vhost=settings.vhost)
     files = tuple(
@@ -161,27 +192,38 @@ def apply(
         for user in topology.users
         if user.code is not None and user.name in passwords
     )
-    return ApplyReport(tuple(planned), unresolved, extra, files)
+    problems = _problems(settings, topology, observed, rotated)
+    return ApplyReport(tuple(planned), unresolved, extra, files, False, problems)
+
+
+def _problems(
+    settings: Settings, topology: Topology, observed: Observed, rotated: list[UserSpec]
+) -> tuple[CredentialProblem, ...]:
+    """Existing participants (not rotated now) whose credential file here does not log in."""
+    found: list[CredentialProblem] = []
+    for user in topology.users:
+        if user.code is None or user.name not in observed.users or user in rotated:
+            continue  # the hub's password is not ours; new and rotated users got a fresh file
+        problem = check_credentials(settings, user.code, user.name)
+        if problem is not None:
+            found.append(problem)
+    if found:
+        # One event for all of them: the CLI prints each one with the fix.
+        log.warning(
+            "topology_credentials_unusable",
+            credentials_dir=str(settings.credentials_dir),
+            **{
+                state.name.lower(): [p.code for p in found if p.state is state]
+                for state in CredentialState
+                if any(p.state is state for p in found)
+            },
+        )
+    return tuple(found)
 
 
 def _describe(difference: Difference) -> str:
     detail = f" ({difference.detail})" if "permissions" in difference.what else ""
     return f"{_VERBS[difference.what]} {difference.name}{detail}"
-
-
-def _resets(
-    topology: Topology, observed: Observed, settings: Settings, *, rotate: bool
-) -> list[tuple[UserSpec, str]]:
-    """Existing participant users that need a new password, and why."""
-    found: list[tuple[UserSpec, str]] = []
-    for user in topology.users:
-        if user.code is None or user.name not in observed.users:
-            continue  # the hub's password is not ours; missing users are created anyway
-        if rotate:
-            found.append((user, "rotate password"))
-        elif not credentials_match(settings, user.code, user.name):
-            found.append((user, "reset password (credential file missing or stale)"))
-    return found
 
 
 def _repair(
@@ -294,69 +336,4 @@ def _declare(settings: Settings, specs: list[Any]) -> None:
                 raise BrokerError(f"RabbitMQ refused to declare {spec}: {exc!r}") from exc
 
 
-def credentials_path(settings: Settings, code: str) -> Path:
-    """Where ``apply`` writes participant ``code``'s connection URL."""
-    return settings.credentials_dir / f"{code}.env"
-
-
-def credentials_url(settings: Settings, user: str, password: str) -> str:
-    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user."""
-    parts = urlsplit(settings.amqp_url)
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    port = f":{parts.port}" if parts.port else ""
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}"
-
-
-def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
-    """Write ``LIAISON_AMQP_URL=…`` for ``code``, readable by the owner only (0600)."""
-    settings.credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = credentials_path(settings, code)
-    temporary = path.with_name(f".{path.name}.tmp")
-    # Created 0600 from the first byte, then renamed over the old file: no moment
-    # at which the password sits in a file others can read.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n".encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    return path
-
-
-def credentials_match(settings: Settings, code: str, user: str) -> bool:
-    """Whether ``code``'s credential file exists and names this broker, vhost and user."""
-    try:
-        lines = credentials_path(settings, code).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return False
-    url = next(
-        (line.partition("=")[2] for line in lines if line.startswith("LIAISON_AMQP_URL=")), ""
-    )
-    found, hub = urlsplit(url), urlsplit(settings.amqp_url)
-    try:
-        same_port = found.port == hub.port
-    except ValueError:
-        return False
-    return (
-        bool(found.password)
-        and unquote(found.username or "") == user
-        and found.hostname == hub.hostname
-        and same_port
-        and unquote(found.path[1:]) == settings.vhost
-    )
-
-
-__all__ = [
-    "ApplyReport",
-    "apply",
-    "credentials_match",
-    "credentials_path",
-    "credentials_url",
-    "diff",
-    "observe",
-    "write_credentials",
-]
+__all__ = ["ApplyReport", "apply", "diff", "observe"]

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pika
 import pika.adapters.blocking_connection
@@ -20,6 +20,8 @@ from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.types import Payload
+
+T = TypeVar("T")
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
@@ -158,6 +160,37 @@ def publish_as(
         connection.close()
 
 
+def preload(settings: Settings, code: str, messages: Sequence[Envelope[Payload]]) -> set[str]:
+    """Publish ``messages`` to ingress as ``code``, pipelined, and wait until all are queued.
+
+    For tests that need a full queue before a router starts; the message ids sent.
+    """
+    connection = blocking(participant_url(settings, code))
+    try:
+        channel = connection.channel()
+        for message in messages:
+            channel.basic_publish(
+                wire.INGRESS_EXCHANGE,
+                message.type,
+                message.encode(),
+                pika.BasicProperties(
+                    content_type=wire.CONTENT_TYPE,
+                    delivery_mode=2,
+                    message_id=str(message.message_id),
+                    type=message.type,
+                    user_id=settings.user_for(code),
+                ),
+            )
+    finally:
+        connection.close()
+    wait_for(
+        lambda: depth(settings, wire.INGRESS_QUEUE) >= len(messages),
+        timeout=60,
+        what=f"{len(messages)} messages in {wire.INGRESS_QUEUE}",
+    )
+    return {str(message.message_id) for message in messages}
+
+
 def take(
     settings: Settings, queue: str, count: int, *, timeout: float = 20.0
 ) -> list[tuple[pika.spec.BasicProperties, bytes]]:
@@ -193,3 +226,44 @@ def depth(settings: Settings, queue: str) -> int:
         return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
     finally:
         connection.close()
+
+
+def depths(settings: Settings, queues: Sequence[str]) -> dict[str, int]:
+    """Ready messages in each of ``queues``, read over one connection (passive declares)."""
+    connection = blocking(settings.amqp_url)
+    try:
+        channel = connection.channel()
+        return {
+            queue: int(channel.queue_declare(queue, passive=True).method.message_count)
+            for queue in queues
+        }
+    finally:
+        connection.close()
+
+
+def settle(
+    read: Callable[[], T], *, quiet_s: float = 1.0, timeout: float = 60.0, what: str = "queues"
+) -> T:
+    """Poll ``read`` until its value has not changed for ``quiet_s``; that value.
+
+    What a negative assertion ("nothing more arrives") waits for: a fixed sleep proves
+    nothing on a loaded machine and wastes time on an idle one, while a value that
+    stayed put through a whole quiet window, after everything it depends on was sent,
+    is the system at rest. Fails after ``timeout`` if it never stops moving.
+    """
+    deadline = time.monotonic() + timeout
+    value = read()
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        current = read()
+        if current != value:
+            value, since = current, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return value
+    raise AssertionError(f"{what} still changing after {timeout} s (last: {value!r})")
+
+
+def settle_depths(settings: Settings, queues: Sequence[str], **kwargs: Any) -> dict[str, int]:
+    """The depths of ``queues`` once none of them has changed for a quiet window."""
+    return settle(lambda: depths(settings, queues), what=", ".join(queues), **kwargs)

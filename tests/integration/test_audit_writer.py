@@ -23,6 +23,7 @@ from liaison.audit.verify import verify_directory
 from liaison.management import Management
 from liaison.settings import Settings
 from schemas import wire
+from tests.integration.harness import depth, settle
 
 LIAISON = Path(sys.executable).parent / "liaison"
 
@@ -143,6 +144,17 @@ def record_count(directory: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in list_segments(directory))
 
 
+def settled_records(settings: Settings) -> int:
+    """The ledger's record count once the writer is at rest: hub.audit empty and the
+    count unchanged through a quiet window (what a 'nothing more arrives' check needs)."""
+    count, waiting = settle(
+        lambda: (record_count(settings.audit_dir), depth(settings, wire.AUDIT_QUEUE)),
+        what="the audit writer",
+    )
+    assert waiting == 0, f"{waiting} audit messages never consumed"
+    return count
+
+
 def recorded_keys(directory: Path) -> list[str]:
     return [
         json.loads(line)["dedupe_key"]
@@ -189,7 +201,8 @@ def test_every_event_recorded_once(settings: Settings, writers: Callable[[str], 
     publish(settings, [*bodies[:30], b"{not json", *bodies[30:], b'{"events": [{"x": 1}]}'])
     writer = writers("a")
     wait_for(lambda: record_count(settings.audit_dir) >= len(keys), "every event written")
-    time.sleep(0.3)  # anything extra (a duplicate slipping through) would show up now
+    # Anything extra (a duplicate slipping through) shows up before the writer is at rest.
+    assert settled_records(settings) == len(keys)
     assert writer.stop() == 0, writer.log.read_text()
     recorded = recorded_keys(settings.audit_dir)
     assert len(recorded) == len(set(recorded)) == len(keys)
@@ -220,7 +233,7 @@ def test_failover_exactly_once(settings: Settings, writers: Callable[[str], Writ
     wait_for(lambda: second.logged("audit writer consuming"), "writer B taking over")
     publisher.join(120)
     wait_for(lambda: record_count(settings.audit_dir) >= len(keys), "every event written", 120)
-    time.sleep(0.3)
+    assert settled_records(settings) == len(keys)
     assert second.stop() == 0, second.log.read_text()
 
     recorded = recorded_keys(settings.audit_dir)
@@ -255,6 +268,7 @@ def test_reconnects_after_connection_loss(
     publish(settings, bodies[20:])
     expected = len(keys)
     wait_for(lambda: record_count(settings.audit_dir) >= expected, "every event written")
+    assert settled_records(settings) == expected
     assert writer.stop() == 0, writer.log.read_text()
     recorded = recorded_keys(settings.audit_dir)
     assert len(recorded) == len(set(recorded)) == expected

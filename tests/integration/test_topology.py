@@ -22,7 +22,13 @@ from liaison.cli import main
 from liaison.directory import Directory, load_directory
 from liaison.management import Management, q
 from liaison.settings import Settings
-from liaison.topology import RETRY_DELAY_EXCHANGE, apply, credentials_path, diff
+from liaison.topology import (
+    RETRY_DELAY_EXCHANGE,
+    CredentialState,
+    apply,
+    credentials_path,
+    diff,
+)
 from schemas import wire
 
 SMALL = """
@@ -221,7 +227,7 @@ class TestDiff:
 
 
 class TestCredentials:
-    """Generated passwords: files only, 0600, never printed, reset when lost."""
+    """Generated passwords: files only, 0600, never printed, never changed unasked."""
 
     def test_files_private_and_passwords_never_shown(
         self, small: tuple[Settings, Directory], capfd: pytest.CaptureFixture[str]
@@ -273,33 +279,126 @@ class TestCredentials:
         assert result.exit_code == 1
         assert "missing queue inbox.gs" in result.output
 
-    def test_lost_file_resets_password(self, small: tuple[Settings, Directory]) -> None:
-        """A user whose credential file is gone gets a new password and a new file."""
+    def test_lost_file_is_reported_and_its_password_kept(
+        self, small: tuple[Settings, Directory]
+    ) -> None:
+        """A lost credential file is reported as missing; the user's password stays as it was."""
         settings, directory = small
         apply(settings, directory)
         old = _url(settings, "gs")
         credentials_path(settings, "gs").unlink()
         report = apply(settings, directory)
-        assert report.changes == (
-            f"reset password (credential file missing or stale): user {settings.user_for('gs')}",
-        )
-        assert credentials_path(settings, "gs").exists()
-        _connect(settings, "gs").close()
-        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
-            pika.BlockingConnection(pika.URLParameters(old))
+        assert report.changes == ()
+        assert report.credential_files == ()
+        assert [(p.code, p.state) for p in report.credential_problems] == [
+            ("gs", CredentialState.MISSING)
+        ]
+        assert not credentials_path(settings, "gs").exists()
+        pika.BlockingConnection(pika.URLParameters(old)).close()
 
-    def test_rotate(self, small: tuple[Settings, Directory]) -> None:
-        """--rotate gives every participant a new password; the old ones stop working."""
+    def test_apply_from_a_second_place_changes_no_password(
+        self, small: tuple[Settings, Directory], tmp_path: Path
+    ) -> None:
+        """Another checkout (empty credentials_dir) applies: every first-place file still logs in."""
+        settings, directory = small
+        apply(settings, directory)
+        elsewhere = settings.replace(credentials_dir=tmp_path / "elsewhere")
+        env = _env(elsewhere)
+        result = CliRunner().invoke(main, ["topology", "apply"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "0 changes." in result.stdout
+        assert (
+            f"3 participant(s) cannot log in with the credentials in {elsewhere.credentials_dir}"
+            in result.stderr
+        )
+        assert "passwords were left unchanged" in result.stderr
+        assert f"emb-berlin (user {settings.user_for('emb-berlin')}): " in result.stderr
+        assert "--rotate-all" in result.stderr
+        assert not list((tmp_path / "elsewhere").glob("*.env"))
+        for code in directory.codes():
+            _connect(settings, code).close()
+        # And the first place's next apply still finds its files good: nothing to report.
+        again = apply(settings, directory)
+        assert (again.changes, again.credential_problems) == ((), ())
+
+    def test_stale_password_is_found_by_trying_it(
+        self, small: tuple[Settings, Directory], api: Management
+    ) -> None:
+        """A file naming the right broker, vhost and user, with a replaced password, is reported as refused."""
+        settings, directory = small
+        apply(settings, directory)
+        user = settings.user_for("gs")
+        # Another place rotated gs: the file here still "matches" by its contents.
+        api.put_user(user, "changed-elsewhere", "liaison-participant")
+        report = apply(settings, directory)
+        assert report.changes == ()
+        assert [(p.code, p.user, p.state) for p in report.credential_problems] == [
+            ("gs", user, CredentialState.REFUSED)
+        ]
+        result = CliRunner().invoke(main, ["topology", "apply"], env=_env(settings))
+        assert result.exit_code == 0, result.output
+        line = next(ln for ln in result.stderr.splitlines() if ln.startswith("  gs "))
+        assert str(credentials_path(settings, "gs")) in line
+        assert "password the broker refuses" in line
+        assert "--rotate gs" in result.stderr
+
+    def test_rotate_named_participant_only(self, small: tuple[Settings, Directory]) -> None:
+        """--rotate gs gives gs a new password and file; the others keep theirs."""
         settings, directory = small
         apply(settings, directory)
         old = {code: _url(settings, code) for code in directory.codes()}
-        report = apply(settings, directory, rotate=True)
+        result = CliRunner().invoke(
+            main, ["topology", "apply", "--rotate", "gs"], env=_env(settings)
+        )
+        assert result.exit_code == 0, result.output
+        assert f"rotate password: user {settings.user_for('gs')}" in result.stdout
+        assert _url(settings, "gs") != old["gs"]
+        _connect(settings, "gs").close()
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            pika.BlockingConnection(pika.URLParameters(old["gs"]))
+        for code in ("emb-berlin", "gs-legal"):
+            assert _url(settings, code) == old[code]
+            _connect(settings, code).close()
+
+    def test_rotate_unknown_participant_is_refused(self, small: tuple[Settings, Directory]) -> None:
+        """--rotate with a code not in the directory changes nothing and says why in one line."""
+        settings, directory = small
+        apply(settings, directory)
+        before = {code: _url(settings, code) for code in directory.codes()}
+        result = CliRunner().invoke(
+            main, ["topology", "apply", "--rotate", "gs-nobody"], env=_env(settings)
+        )
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines() == [
+            "Error: cannot rotate 'gs-nobody': not in the directory"
+        ]
+        assert {code: _url(settings, code) for code in directory.codes()} == before
+
+    def test_rotate_all(self, small: tuple[Settings, Directory]) -> None:
+        """--rotate-all gives every participant a new password; the old ones stop working."""
+        settings, directory = small
+        apply(settings, directory)
+        old = {code: _url(settings, code) for code in directory.codes()}
+        report = apply(settings, directory, rotate_all=True)
         assert len(report.credential_files) == len(directory)
+        assert report.credential_problems == ()
         for code in directory.codes():
             assert _url(settings, code) != old[code]
             _connect(settings, code).close()
         with pytest.raises(pika.exceptions.ProbableAuthenticationError):
             pika.BlockingConnection(pika.URLParameters(old["gs"]))
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The environment that points the CLI at ``settings``."""
+    return {
+        "LIAISON_AMQP_URL": settings.amqp_url,
+        "LIAISON_MANAGEMENT_URL": settings.management_url,
+        "LIAISON_USER_PREFIX": settings.user_prefix,
+        "LIAISON_CREDENTIALS_DIR": str(settings.credentials_dir),
+        "LIAISON_DIRECTORY_PATH": str(settings.directory_path),
+        "LIAISON_LOG_JSON": "true",
+    }
 
 
 def _refused(action: Any) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from schemas import wire
 from schemas.errors import ReasonCode
 from schemas.examples import example_envelope
 from schemas.signing import public_key_to_b64, sign
-from tests.integration.harness import depth, running, take, wait_for
+from tests.integration.harness import depth, running, settle_depths, take, wait_for
 from tests.reliability.hostile import GHOST, SIGNER, Built, Keys, build, load_cases
 
 #: Reasons that no input from a participant can produce at the router's door:
@@ -285,7 +284,8 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         for b in firsts:
             publishers.publish(b, b.first)
         take(s, wire.inbox_queue("gs-archives"), len(firsts))
-        time.sleep(1.0)
+        # ... and acked, which puts them in the window: their audit batches stop arriving.
+        settle_depths(s, [wire.INGRESS_QUEUE, wire.AUDIT_QUEUE, wire.DEAD_QUEUE])
         valid, refused = publish_interleaved(s, publishers, built, keys)
         dead_cases = [b for b in built if b.outcome == "dead_letter"]
         wait_for(
@@ -296,9 +296,18 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         assert router.popen.poll() is None, f"the router died:\n{router.log()[-3000:]}"
         dead = take(s, wire.DEAD_QUEUE, len(dead_cases))
         wait_for(lambda: depth(s, wire.INGRESS_QUEUE) == 0, what="ingress to empty")
-        time.sleep(1.0)
-        assert depth(s, wire.DEAD_QUEUE) == 0, "more dead letters than hostile cases"
         inboxes = sorted({*VALID_RECIPIENTS, *(r for b in built for r in b.recipients)})
+        # Nothing more may arrive: wait until no hub queue or inbox moves any more.
+        at_rest = settle_depths(
+            s,
+            [
+                wire.INGRESS_QUEUE,
+                wire.DEAD_QUEUE,
+                wire.AUDIT_QUEUE,
+                *(wire.inbox_queue(code) for code in inboxes),
+            ],
+        )
+        assert at_rest[wire.DEAD_QUEUE] == 0, "more dead letters than hostile cases"
         delivered = drain_all(s, [wire.inbox_queue(code) for code in inboxes])
         assert router.popen.poll() is None, f"the router died:\n{router.log()[-3000:]}"
         assert router.stop() == 0

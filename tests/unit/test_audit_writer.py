@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from liaison.audit import store
 from liaison.audit.events import EventKind, encode_batch, make_event
-from liaison.audit.store import Ledger
+from liaison.audit.segments import list_segments
+from liaison.audit.store import Ledger, LedgerError
 from liaison.audit.writer import AuditWriter
 from liaison.settings import Settings
 
@@ -84,3 +86,95 @@ class TestCommit:
         writer, ledger, channel = setup
         writer._commit(channel, ledger, [(1, b"\xff")])
         assert (channel.acks, channel.nacks, ledger.size) == ([], [(1, False)], 0)
+
+
+class Timeline:
+    """One ordered record of what reached the disk and what reached the broker."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.steps: list[tuple[str, object]] = []
+
+    def records_on_disk(self) -> int:
+        return sum(p.read_bytes().count(b"\n") for p in list_segments(self.directory))
+
+
+class RecordingChannel(FakeChannel):
+    """A FakeChannel that writes its acks into the shared timeline."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        super().basic_ack(delivery_tag, multiple)
+        self.timeline.steps.append(("ack", delivery_tag))
+
+
+@pytest.fixture
+def timeline(
+    setup: tuple[AuditWriter, Ledger, FakeChannel], monkeypatch: pytest.MonkeyPatch
+) -> Timeline:
+    """The real fdatasync, instrumented at the store's file seam: each call is recorded
+    with how many records the segment files held at that moment, then performed."""
+    _writer, ledger, _channel = setup
+    found = Timeline(ledger.directory)
+    real = store.datasync
+
+    def recording_sync(fd: int) -> None:
+        found.steps.append(("sync", found.records_on_disk()))
+        real(fd)
+
+    monkeypatch.setattr(store, "datasync", recording_sync)
+    return found
+
+
+class TestAckAfterFsync:
+    """An audit message is acked only once the records it caused are on disk and synced."""
+
+    def test_one_sync_per_batch_before_its_ack(
+        self, setup: tuple[AuditWriter, Ledger, FakeChannel], timeline: Timeline
+    ) -> None:
+        """Two batches: each written, synced once, then acked; never an ack before its sync."""
+        writer, ledger, _ = setup
+        channel = RecordingChannel(timeline)
+        writer._commit(channel, ledger, [(1, body("a", "b")), (2, body("c"))])
+        writer._commit(channel, ledger, [(3, body("d")), (4, body("e", "f"))])
+        # The sync sees every record of its batch already written; the ack comes after it.
+        assert timeline.steps == [("sync", 3), ("ack", 2), ("sync", 6), ("ack", 4)]
+        assert channel.acks == [(2, True), (4, True)]
+
+    def test_failed_sync_acks_nothing(
+        self,
+        setup: tuple[AuditWriter, Ledger, FakeChannel],
+        timeline: Timeline,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """When fdatasync fails the batch is not acked (the broker redelivers it) and the
+        ledger refuses further writes until reopened."""
+        writer, ledger, _ = setup
+        channel = RecordingChannel(timeline)
+
+        def failing_sync(fd: int) -> None:
+            timeline.steps.append(("sync failed", fd))
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(store, "datasync", failing_sync)
+        with pytest.raises(LedgerError):
+            writer._commit(channel, ledger, [(1, body("a")), (2, body("b"))])
+        assert channel.acks == []
+        assert [step for step, _ in timeline.steps] == ["sync failed"]
+        with pytest.raises(LedgerError):
+            ledger.append([make_event(EventKind.ROUTED, "c")])
+
+    def test_batch_of_known_events_is_acked_without_new_writes(
+        self, setup: tuple[AuditWriter, Ledger, FakeChannel], timeline: Timeline
+    ) -> None:
+        """A redelivered batch whose events are all recorded (and were synced then) is acked
+        without writing or syncing again."""
+        writer, ledger, _ = setup
+        channel = RecordingChannel(timeline)
+        writer._commit(channel, ledger, [(1, body("a", "b"))])
+        writer._commit(channel, ledger, [(2, body("a", "b"))])
+        assert timeline.steps == [("sync", 2), ("ack", 1), ("ack", 2)]
+        assert ledger.size == 2

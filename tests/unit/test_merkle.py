@@ -21,8 +21,11 @@ VECTORS = ROOT.parent / "shared" / "vectors" / "rfc6962"
 
 def _vector_files(kind: str) -> list[str]:
     # Collected at import time (parametrisation needs names); the fixture still
-    # decides whether the folder is there, and skips or fails accordingly.
-    return sorted(str(p.relative_to(VECTORS)) for p in (VECTORS / kind).rglob("*.json"))
+    # decides whether the folder is there, and fails (or skips) accordingly. Without
+    # the folder, one placeholder keeps the test collected: an empty parameter set
+    # would skip it silently.
+    found = sorted(str(p.relative_to(VECTORS)) for p in (VECTORS / kind).rglob("*.json"))
+    return found or [f"{kind}: no vectors found"]
 
 
 def _load(shared_dir: Path, name: str) -> dict[str, Any]:

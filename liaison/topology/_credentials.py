@@ -1,0 +1,164 @@
+"""Participant credential files: where they live, how they are written, whether they work.
+
+A file is ``<credentials_dir>/<code>.env`` holding ``LIAISON_AMQP_URL=…``, mode 0600.
+Whether a file *works* is found by trying it (an AMQP login with its URL), never by
+reading it alone: a file can name the right broker, vhost and user and still hold a
+password that another checkout has since replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import pika
+import pika.exceptions
+
+from liaison.amqp import connection_parameters
+from liaison.errors import BrokerError
+from liaison.settings import Settings
+
+
+class CredentialState(StrEnum):
+    """Why a participant's credential file cannot be used from here."""
+
+    MISSING = "missing"
+    #: The file names another broker, vhost or user (never tried: the password stays home).
+    ELSEWHERE = "names another broker, vhost or user"
+    #: The broker refuses the file's password: it was changed since the file was written.
+    REFUSED = "holds a password the broker refuses"
+
+
+@dataclass(frozen=True)
+class CredentialProblem:
+    """A participant whose credential file here does not let it log in; never holds a password."""
+
+    code: str
+    user: str
+    path: Path
+    state: CredentialState
+
+    def __str__(self) -> str:
+        return f"{self.code} (user {self.user}): {self.path} {self.state.value}"
+
+
+def rotation_hint(codes: list[str]) -> str:
+    """How an operator fixes unusable credentials, for the participants ``codes``."""
+    named = " ".join(f"--rotate {code}" for code in codes[:3])
+    more = " …" if len(codes) > 3 else ""
+    return (
+        "copy each file from where `liaison topology apply` wrote it; or give the participant "
+        f"a new password (its system then needs the new file): `liaison topology apply "
+        f"{named}{more}` (`--rotate-all` for every participant)"
+    )
+
+
+def credentials_path(settings: Settings, code: str) -> Path:
+    """Where ``apply`` writes participant ``code``'s connection URL."""
+    return settings.credentials_dir / f"{code}.env"
+
+
+def credentials_url(settings: Settings, user: str, password: str) -> str:
+    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user."""
+    parts = urlsplit(settings.amqp_url)
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}"
+
+
+def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
+    """Write ``LIAISON_AMQP_URL=…`` for ``code``, readable by the owner only (0600)."""
+    settings.credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = credentials_path(settings, code)
+    temporary = path.with_name(f".{path.name}.tmp")
+    # Created 0600 from the first byte, then renamed over the old file: no moment
+    # at which the password sits in a file others can read.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    return path
+
+
+def read_credentials_url(settings: Settings, code: str) -> str | None:
+    """The ``LIAISON_AMQP_URL`` in ``code``'s file, or ``None`` when there is no such file."""
+    try:
+        lines = credentials_path(settings, code).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return next(
+        (
+            line.partition("=")[2].strip().strip('"')
+            for line in lines
+            if line.strip().startswith("LIAISON_AMQP_URL=")
+        ),
+        "",
+    )
+
+
+def credentials_match(settings: Settings, code: str, user: str) -> bool:
+    """Whether ``code``'s credential file exists and names this broker, vhost and user.
+
+    Says nothing about the password: :func:`check_credentials` tries it.
+    """
+    url = read_credentials_url(settings, code)
+    if url is None:
+        return False
+    found, hub = urlsplit(url), urlsplit(settings.amqp_url)
+    try:
+        same_port = found.port == hub.port
+    except ValueError:
+        return False
+    return (
+        bool(found.password)
+        and unquote(found.username or "") == user
+        and found.hostname == hub.hostname
+        and same_port
+        and unquote(found.path[1:]) == settings.vhost
+    )
+
+
+def check_credentials(settings: Settings, code: str, user: str) -> CredentialProblem | None:
+    """Whether ``code``'s file lets it log in, found by logging in with it (one AMQP connection).
+
+    A user denied the vhost (permissions not yet set, on a dry run) still proved its
+    password: only a refused login makes the file stale.
+    """
+    path = credentials_path(settings, code)
+    url = read_credentials_url(settings, code)
+    if url is None:
+        return CredentialProblem(code, user, path, CredentialState.MISSING)
+    if not credentials_match(settings, code, user):
+        return CredentialProblem(code, user, path, CredentialState.ELSEWHERE)
+    params = connection_parameters(settings, url, name="liaison-credentials-check")
+    try:
+        pika.BlockingConnection(params).close()
+    except pika.exceptions.ProbableAuthenticationError:
+        return CredentialProblem(code, user, path, CredentialState.REFUSED)
+    except pika.exceptions.ProbableAccessDeniedError:
+        return None  # the password was accepted; the vhost was not (yet) open to it
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        raise BrokerError(f"cannot try the credentials of {user!r} from {path}: {exc!r}") from exc
+    return None
+
+
+__all__ = [
+    "CredentialProblem",
+    "CredentialState",
+    "check_credentials",
+    "credentials_match",
+    "credentials_path",
+    "credentials_url",
+    "read_credentials_url",
+    "rotation_hint",
+    "write_credentials",
+]
