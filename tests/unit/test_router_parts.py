@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from liaison.flow import AckTracker, DedupeWindow
+from liaison.flow import AckTracker, IdWindow
 
 
 def settle(acks: list[tuple[int, bool]], settled: set[int]) -> None:
@@ -68,19 +68,28 @@ class TestAckTracker:
             assert len(singles) == len(set(singles))
 
 
-class TestDedupeWindow:
+class TestIdWindow:
     def test_forgets_the_oldest_beyond_its_size(self) -> None:
-        """The window keeps only the most recent keys."""
-        window = DedupeWindow(2)
+        """The window keeps only the most recent ids, each with its owner."""
+        window = IdWindow(2)
         for key in ("a", "b", "c"):
-            window.add(key)
+            window.claim(key, f"gs:{key}")
         assert "a" not in window
-        assert "b" in window
-        assert "c" in window
+        assert window.owner("b") == "gs:b"
+        assert window.owner("c") == "gs:c"
         assert len(window) == 2
 
     def test_size_zero_remembers_nothing(self) -> None:
         """A window of size 0 turns deduplication off."""
-        window = DedupeWindow(0)
-        window.add("a")
-        assert "a" not in window
+        window = IdWindow(0)
+        window.claim("a", "gs:a")
+        assert window.owner("a") is None
+
+    def test_release_forgets_a_claim(self) -> None:
+        """A released claim (its message went back to the broker) is gone; others stay."""
+        window = IdWindow(10)
+        window.claim("a", "gs:a")
+        window.claim("b", "gs:b")
+        window.release("a")
+        window.release("never-claimed")
+        assert "a" not in window and window.owner("b") == "gs:b"
