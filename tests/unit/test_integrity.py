@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +14,11 @@ import pytest
 from liaison.audit.events import decode_batch, encode_batch
 from liaison.decision import Decision
 from liaison.directory import load_directory
+from liaison.errors import ConfigError
 from liaison.flow import IdWindow
 from liaison.routing import Incoming, RoutingContext, decide
 from liaison.rules import Rules
-from liaison.tokens import receipt_token
+from liaison.tokens import load_or_create_secret, receipt_token
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope, canonical_json, new_envelope
@@ -266,3 +269,23 @@ class TestInternalError:
         decision = route(ctx, canonical_json(data), "gs")
         assert decision.reason is ReasonCode.SCHEMA_VIOLATION
         assert decision.dead_letters[0].headers[wire.H_REASON_PATH] == "created_at"
+
+
+class TestTokenFunction:
+    @pytest.mark.parametrize("secret", [bytes(32), b"k" * 64, bytes(range(100))])
+    def test_token_is_truncated_hmac_sha256(self, secret: bytes) -> None:
+        """The token is the first 16 bytes of HMAC-SHA256 over id, recipient and sender, in hex: what an independent check computes."""
+        data = b"fbf4a496-674f-45c2-937c-1bed13ccef4a\ngs-archives\ngs"
+        expected = hmac.digest(secret, data, "sha256")[:16].hex()
+        got = receipt_token(secret, "fbf4a496-674f-45c2-937c-1bed13ccef4a", "gs-archives", "gs")
+        assert got == expected and len(got) == 32
+
+    def test_secret_is_created_once_and_private(self, tmp_path: Path) -> None:
+        """The secret file is created 0600 on first use and read back unchanged after."""
+        path = tmp_path / "keys" / "receipt.key"
+        first = load_or_create_secret(path)
+        assert len(first) == 32 and path.stat().st_mode & 0o777 == 0o600
+        assert load_or_create_secret(path) == first
+        path.write_bytes(b"short")
+        with pytest.raises(ConfigError, match="at least 32"):
+            load_or_create_secret(path)
