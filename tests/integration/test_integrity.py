@@ -75,10 +75,11 @@ class Audit:
 
 
 def publish_together(settings: Settings, code: str, messages: list[Envelope[Payload]]) -> None:
-    """Publish ``messages`` as ``code`` on one channel, without waiting between them."""
+    """Publish ``messages`` as ``code`` on one channel, one right after the other (confirmed)."""
     connection = blocking(participant_url(settings, code))
     try:
         channel = connection.channel()
+        channel.confirm_delivery()
         for message in messages:
             channel.basic_publish(
                 wire.INGRESS_EXCHANGE,
