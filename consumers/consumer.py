@@ -167,15 +167,26 @@ class Consumer:
         registry_number: str | None = None,
         registered_on: date | None = None,
         answer_message_id: UUID | None = None,
+        receipt_token: str | None = None,
     ) -> Envelope[Payload]:
-        """Acknowledge ``original`` to its sender (``receipt.received|registered|answered``)."""
+        """Acknowledge ``original`` to its sender (``receipt.received|registered|answered``).
+
+        The hub's delivery token of ``original``, recorded when this consumer received
+        it, goes with the receipt; pass ``receipt_token`` for a message received
+        before a restart (kept from :meth:`receipt_token`).
+        """
         return self.publisher.send_receipt(
             original,
             kind,
             registry_number=registry_number,
             registered_on=registered_on,
             answer_message_id=answer_message_id,
+            receipt_token=receipt_token,
         )
+
+    def receipt_token(self, original: Envelope[Any]) -> str | None:
+        """The hub's delivery token of ``original``, to keep for a receipt sent later."""
+        return self.publisher.delivery_tokens.get(original.message_id)
 
     # -- running ------------------------------------------------------------------------
 

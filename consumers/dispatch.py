@@ -118,6 +118,10 @@ class Dispatcher:
             envelope = self._registry.decode(body)
         except ContractError as exc:
             return self._park(message, body, exc.reason, exc.message, exc.path)
+        # Kept for a receipt the handler (or a later send_receipt) may send.
+        token = (message.headers or {}).get(wire.H_RECEIPT_TOKEN)
+        if token is not None:
+            self._publisher().delivery_tokens.record(envelope.message_id, token)
         waiter = self._waiter_for(envelope)
         if waiter is not None:
             message.ack()

@@ -9,12 +9,13 @@ from liaison.errors import DirectoryError
 from liaison.routing import RoutingContext
 from liaison.rules import Rules
 from liaison.settings import Settings
+from liaison.tokens import load_or_create_secret
 from schemas.catalog import default_registry
 from schemas.registry import Registry
 
 
 def routing_context(settings: Settings, directory: Directory | None = None) -> RoutingContext:
-    """Directory, rules and registry, validated against each other, as the router's context."""
+    """Directory, rules, registry (validated against each other) and the receipt token secret."""
     directory = directory or load_directory(settings.directory_path)
     rules = Rules.load(settings.rules_path, directory)
     registry = default_registry()
@@ -24,6 +25,7 @@ def routing_context(settings: Settings, directory: Directory | None = None) -> R
         directory=directory,
         rules=rules,
         hub_user=settings.hub_user,
+        receipt_secret=load_or_create_secret(settings.receipt_key_file),
         user_prefix=settings.user_prefix,
         max_bytes=settings.max_message_bytes,
         max_depth=settings.max_depth,

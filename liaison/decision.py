@@ -52,6 +52,9 @@ class Decision:
     routed: bool
     #: The refusal's reason when the whole message was refused.
     reason: ReasonCode | None = None
+    #: True when the message claimed its id in the router's window: released again if
+    #: the message goes back to the broker before it is acked.
+    claimed: bool = False
 
 
 class Refusal(Exception):  # noqa: N818 - control flow inside the routing core only

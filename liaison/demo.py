@@ -147,6 +147,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "credentials_dir",
         "audit_dir",
         "hub_key_path",
+        "receipt_key_path",
         "http_port",
         "directory_path",
         "rules_path",

@@ -6,27 +6,45 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
-class DedupeWindow:
-    """The last ``size`` routed message keys, oldest forgotten first."""
+class IdWindow:
+    """The ids of the last ``size`` messages the router routed, each with its owner.
+
+    The owner is ``"<sender>:<content tag>"``: who sent the id first, and which
+    bytes. A message is claimed when it is *decided* (routed), not when its
+    confirms come back, so a second message with the same id arriving while the
+    first is still in flight is already seen. A claim whose message goes back to
+    the broker unacked (requeued, connection lost) is released, or the redelivery
+    of the message itself would be dropped as its own duplicate.
+    """
+
+    __slots__ = ("_owners", "_size")
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._owners: OrderedDict[str, str] = OrderedDict()
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
+    def __contains__(self, message_id: str) -> bool:
+        return message_id in self._owners
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._owners)
 
-    def add(self, key: str) -> None:
-        """Remember ``key``, forgetting the oldest beyond the bound."""
+    def owner(self, message_id: str) -> str | None:
+        """Who routed ``message_id`` (``sender:tag``), or ``None`` if it is not in the window."""
+        return self._owners.get(message_id)
+
+    def claim(self, message_id: str, owner: str) -> None:
+        """Remember ``message_id`` as ``owner``'s, forgetting the oldest beyond the bound."""
         if self._size <= 0:
             return
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
+        owners = self._owners
+        owners[message_id] = owner
+        if len(owners) > self._size:
+            owners.popitem(last=False)
+
+    def release(self, message_id: str) -> None:
+        """Forget a claim whose message was handed back to the broker undecided."""
+        self._owners.pop(message_id, None)
 
 
 class AckTracker:

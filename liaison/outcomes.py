@@ -2,10 +2,16 @@
 
 Pure functions called by ``liaison.routing.decide`` once it knows a message's
 fate: ``routed`` (with per-recipient clearance) and ``refused``.
+
+Every audit event about a message that parsed is keyed by its id *and* its owner
+(``<sender>:<content tag>``): a message reusing another's id, even one the
+router's window no longer remembers, gets records of its own instead of being
+taken for the first one by the audit writer's "once per key".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -14,6 +20,7 @@ from typing import Any
 from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
 from liaison.decision import Decision, Incoming, Outgoing, Refusal
 from liaison.directory import Directory
+from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ReasonCode
@@ -29,16 +36,21 @@ def routed(
     now: datetime,
     relay: str,
     operation: str,
+    *,
+    owner: str,
+    secret: bytes,
+    claimed: bool = False,
 ) -> Decision:
     message_id = str(envelope.message_id)
     facts = envelope_facts(envelope)
+    key = f"{owner}:{operation}" if operation else owner
     deliveries: list[Outgoing] = []
     dead: list[Outgoing] = []
     events: list[AuditEvent] = [
         make_event(
             EventKind.RECEIVED,
             message_id,
-            discriminator=operation,
+            discriminator=key,
             at=now,
             **facts,
             envelope=RawJson(incoming.body),
@@ -51,7 +63,7 @@ def routed(
             make_event(
                 kind,
                 message_id,
-                discriminator=operation,
+                discriminator=key,
                 at=now,
                 **facts,
                 actor=actor,
@@ -63,6 +75,7 @@ def routed(
     relay_headers = (
         {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS} if relay else {}
     )
+    sender = envelope.sender
     delivered: list[str] = []
     for code in wanted:
         participant = directory.require(code)
@@ -85,7 +98,7 @@ def routed(
                 make_event(
                     EventKind.REJECTED,
                     message_id,
-                    discriminator=f"{code}{operation}",
+                    discriminator=f"{key}:{code}",
                     at=now,
                     **facts,
                     reason=ReasonCode.CLEARANCE.value,
@@ -99,7 +112,11 @@ def routed(
                 exchange=wire.DELIVER_EXCHANGE,
                 routing_key=code,
                 body=incoming.body,
-                headers=relay_headers,
+                # One HMAC per copy: the recipient's proof for a receipt (liaison.tokens).
+                headers={
+                    **relay_headers,
+                    wire.H_RECEIPT_TOKEN: receipt_token(secret, message_id, code, sender),
+                },
                 message_id=message_id,
                 type=envelope.type,
                 correlation_id=str(envelope.correlation_id) if envelope.correlation_id else None,
@@ -111,7 +128,7 @@ def routed(
             make_event(
                 EventKind.ROUTED,
                 message_id,
-                discriminator=operation,
+                discriminator=key,
                 at=now,
                 **{**facts, **recipients},
             )
@@ -120,19 +137,19 @@ def routed(
             make_event(
                 EventKind.DELIVERED,
                 message_id,
-                discriminator=operation,
+                discriminator=key,
                 at=now,
                 **{**facts, **recipients},
             )
         )
-    if delivered and isinstance(envelope.payload, _RECEIPTS):
-        events.append(_receipt_event(envelope, tuple(delivered), now, operation))
+    if delivered and isinstance(envelope.payload, RECEIPTS):
+        events.append(_receipt_event(envelope, tuple(delivered), now, key))
     if dead:
         events.append(
             make_event(
                 EventKind.DEAD_LETTERED,
                 message_id,
-                discriminator=operation,
+                discriminator=key,
                 at=now,
                 **facts,
                 reason=ReasonCode.CLEARANCE.value,
@@ -147,18 +164,19 @@ def routed(
         tuple(dead),
         tuple(events),
         routed=bool(delivered) or bool(dead),
+        claimed=claimed,
     )
 
 
-_RECEIPTS = (ReceiptReceived, ReceiptRegistered, ReceiptAnswered)
+RECEIPTS = (ReceiptReceived, ReceiptRegistered, ReceiptAnswered)
 
 
 def _receipt_event(
-    envelope: Envelope[Payload], delivered: tuple[str, ...], now: datetime, operation: str
+    envelope: Envelope[Payload], delivered: tuple[str, ...], now: datetime, key: str
 ) -> AuditEvent:
     """A ``receipt`` event in the *original* message's history: who acknowledged it, how."""
     receipt = envelope.payload
-    assert isinstance(receipt, _RECEIPTS)
+    assert isinstance(receipt, RECEIPTS)
     kind = envelope.type.removeprefix("receipt.")
     detail = f"{kind} by {envelope.sender} (receipt {envelope.message_id})"
     if isinstance(receipt, ReceiptRegistered):
@@ -168,7 +186,7 @@ def _receipt_event(
     return make_event(
         EventKind.RECEIPT,
         str(receipt.original_message_id),
-        discriminator=f"{envelope.message_id}{operation}",
+        discriminator=f"{envelope.message_id}:{key}",
         at=now,
         type=envelope.type,
         sender=envelope.sender,
@@ -235,8 +253,14 @@ def refused(
     dead = _dead(incoming, envelope, refusal.reason, text, refusal.path)
     common = {**facts, "reason": refusal.reason.value}
     # Keyed by the body too: a refused copy must never shadow the records of a
-    # genuine message that carries the same id (a spoofer could otherwise do so).
-    tag = body_tag(incoming.body) if envelope is not None else ""
+    # genuine message that carries the same id (a spoofer could otherwise do so);
+    # and by the reason: the same bytes refused later for another reason (expired
+    # on a redelivery) are a new fact, not a repeat of the first.
+    tag = (
+        f"{envelope.sender}:{body_tag(incoming.body)}:{refusal.reason.value}"
+        if envelope is not None
+        else ""
+    )
     events = (
         make_event(
             EventKind.RECEIVED, message_id, discriminator=tag, at=now, **facts, envelope=snapshot
@@ -264,8 +288,13 @@ def refused(
 
 
 def body_tag(body: bytes) -> str:
-    """A short digest of the body, telling apart different messages that share an id."""
-    return body_id(body)[7:23]
+    """A digest of the body (128 bits of SHA-256, in hex), telling apart messages that share an id.
+
+    128 bits, not fewer: a sender able to find two bodies with the same tag
+    (a birthday search, 2^32 tries for 64 bits) could make the second one's
+    records collide with the first's and vanish from the ledger.
+    """
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def _salvage(body: bytes) -> dict[str, Any]:

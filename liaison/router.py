@@ -34,7 +34,8 @@ from liaison.amqp import connection_parameters, login_refused
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import LoginRefusedError
-from liaison.flow import AckTracker, DedupeWindow, RouterStats
+from liaison.flow import AckTracker, IdWindow, RouterStats
+from liaison.outcomes import body_tag
 from liaison.routing import Decision, Incoming, Outgoing, RoutingContext, decide
 from liaison.settings import Settings
 from liaison.transport import coalesce_writes
@@ -83,7 +84,8 @@ class Router:
         self._observer = observer
         self._clock = clock
         self.stats = RouterStats()
-        self._window = DedupeWindow(settings.dedupe_window)
+        self._window = IdWindow(settings.dedupe_window)
+        self._entries: dict[int, _Entry] = {}
         self._stopping = threading.Event()
         self._connection: pika.SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
@@ -147,10 +149,14 @@ class Router:
             self.consuming.clear()
 
     def _reset_channel_state(self) -> None:
+        # Whatever was not acked comes back from the broker: its ids are not routed yet.
+        for entry in self._entries.values():
+            if entry.decision.claimed:
+                self._window.release(entry.decision.message_id)
         self._channel = None
         self._next_seq = 1
         self._outstanding: dict[int, tuple[str, Any, Outgoing | None, int]] = {}
-        self._entries: dict[int, _Entry] = {}
+        self._entries = {}
         self._by_delivery: dict[tuple[str, str], _Entry] = {}
         self._audit_batch: list[_Entry] = []
         self._returned_other: set[tuple[str, str]] = set()
@@ -243,10 +249,9 @@ class Router:
             property_message_id=properties.message_id,
         )
         try:
-            decision = decide(
-                incoming, self._ctx, now=self._clock(), seen=self._window.__contains__
-            )
-        except Exception:  # a bug must not stop the hub: the delivery limit parks the message
+            decision = decide(incoming, self._ctx, now=self._clock(), window=self._window)
+        except Exception:  # decide refuses its own failures (internal_error): only a bug in
+            # that refusal lands here, and must not stop the hub.
             log.exception("router.decide_failed", routing_key=method.routing_key)
             channel.basic_nack(method.delivery_tag, requeue=True)
             for tag, multiple in self._acks.finish(method.delivery_tag, ack=False):
@@ -255,7 +260,15 @@ class Router:
         entry = _Entry(tag=method.delivery_tag, decision=decision, started=started)
         self._entries[entry.tag] = entry
         self.stats.in_flight = len(self._entries)
-        if decision.reason is not None:
+        if decision.reason is ReasonCode.INTERNAL_ERROR:
+            log.error(
+                "router.internal_error",
+                message_id=decision.message_id,
+                type=decision.type,
+                sender=decision.sender,
+                detail=decision.dead_letters[0].headers.get(wire.H_REASON_TEXT),
+            )
+        elif decision.reason is not None:
             log.info(
                 "router.rejected",
                 message_id=decision.message_id,
@@ -398,7 +411,7 @@ class Router:
             self.stats.unroutable += 1
             text = f"no inbox for {out.routing_key!r} on the broker (topology out of date?)"
             headers = {
-                **out.headers,
+                **{k: v for k, v in out.headers.items() if k != wire.H_RECEIPT_TOKEN},
                 wire.H_REASON: ReasonCode.UNROUTABLE.value,
                 wire.H_REASON_TEXT: text,
                 wire.H_RECIPIENT: out.routing_key,
@@ -418,9 +431,17 @@ class Router:
                 make_event(
                     EventKind.DEAD_LETTERED,
                     decision.message_id,
-                    # Per recipient, and per retry operation: a retry that fails again
-                    # is a new fact, not a duplicate of the first.
-                    discriminator=out.routing_key + str(out.headers.get(wire.H_OPERATION, "")),
+                    # Per sender and content (ids can be reused), recipient and retry
+                    # operation: a retry that fails again is a new fact, not a repeat.
+                    discriminator=":".join(
+                        part
+                        for part in (
+                            f"{decision.sender}:{body_tag(out.body)}",
+                            str(out.headers.get(wire.H_OPERATION, "")),
+                            out.routing_key,
+                        )
+                        if part
+                    ),
                     type=decision.type,
                     sender=decision.sender,
                     recipients=(out.routing_key,),
@@ -480,8 +501,6 @@ class Router:
         elif decision.routed:
             stats.routed += 1
             stats.deliveries += len(decision.deliveries)
-            if decision.sender is not None:
-                self._window.add(f"{decision.sender}/{decision.message_id}")
         elif any(e.event is EventKind.DUPLICATE for e in decision.events):
             stats.duplicates += 1
         if self._observer is not None:
@@ -491,6 +510,8 @@ class Router:
         """Hand the message back to the broker; its delivery limit parks it if this repeats."""
         log.error("router.requeue", message_id=entry.decision.message_id, why=why)
         self._entries.pop(entry.tag, None)
+        if entry.decision.claimed:
+            self._window.release(entry.decision.message_id)
         if self._channel is not None and self._channel.is_open:
             self._channel.basic_nack(entry.tag, requeue=True)
             for tag, multiple in self._acks.finish(entry.tag, ack=False):

@@ -1,8 +1,9 @@
 """The routing decision: one ingress message in, deliveries, dead letters and audit events out.
 
-A pure function of its inputs (bytes, AMQP properties, directory, rules, clock,
-the duplicate window's answer); the I/O shell in ``liaison.router`` only moves
-bytes and confirms. Order of checks, each refusing with its own reason:
+A function of its inputs (bytes, AMQP properties, directory, rules, clock) and
+of one piece of state passed in, the duplicate window, which it reads and
+claims; the I/O shell in ``liaison.router`` only moves bytes and confirms.
+Order of checks, each refusing with its own reason:
 
 1. decode (size and nesting caps, JSON, registry, schema) → the contract's reasons;
 2. identity: the AMQP ``user_id`` (validated by RabbitMQ) is the envelope's
@@ -10,15 +11,22 @@ bytes and confirms. Order of checks, each refusing with its own reason:
 3. the directory knows the sender and lets it send this type;
 4. signature, when the sender's directory entry has a public key;
 5. time: not expired, not dated in the future beyond the allowed skew;
-6. duplicates within the window (dropped, audited, not dead-lettered);
-7. recipients: explicit ones must exist; routing rules add copies; each
+6. receipts: the receipt carries the delivery token of the copy it acknowledges;
+7. message ids within the window: the same sender's same bytes again are a
+   duplicate (dropped, audited); the id on other bytes or from another sender is
+   refused as ``id_reused``;
+8. recipients: explicit ones must exist; routing rules add copies; each
    recipient's clearance must reach the classification, or that copy is refused.
+
+Anything else that goes wrong while deciding is a bug: the message is refused as
+``internal_error`` (dead-lettered, audited), never handed back to the broker to
+fail again until the delivery limit drops it without a trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -28,8 +36,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from liaison.audit.events import EventKind, make_event
 from liaison.decision import Decision, Incoming, Outgoing, Refusal
 from liaison.directory import Directory
-from liaison.outcomes import body_tag, envelope_facts, refused, routed
+from liaison.flow import IdWindow
+from liaison.outcomes import RECEIPTS, body_tag, envelope_facts, refused, routed
 from liaison.rules import Rules
+from liaison.tokens import receipt_token, token_matches
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
@@ -50,6 +60,8 @@ class RoutingContext:
     max_bytes: int = 256 * 1024
     max_depth: int = 32
     max_clock_skew: timedelta = timedelta(minutes=5)
+    #: The secret behind the delivery tokens (``liaison.tokens``).
+    receipt_secret: bytes = field(kw_only=True, repr=False)
 
 
 def decide(
@@ -57,40 +69,105 @@ def decide(
     ctx: RoutingContext,
     *,
     now: datetime,
-    seen: Callable[[str], bool] = lambda _id: False,
+    window: IdWindow | None = None,
 ) -> Decision:
-    """Decide the fate of one ingress message (see the module docstring for the order)."""
+    """Decide the fate of one ingress message (see the module docstring for the order).
+
+    Never raises. A routed message claims its id in ``window`` (when given).
+    """
     try:
         envelope, data = ctx.registry.decode_with_data(
             incoming.body, max_bytes=ctx.max_bytes, max_depth=ctx.max_depth
         )
     except ContractError as exc:
         return refused(incoming, None, Refusal(exc.reason, exc.message, exc.path), now)
+    except Exception as exc:  # the last line of defence: see the docstring
+        return _internal_error(incoming, None, exc, now)
+    try:
+        return _decide(incoming, envelope, data, ctx, now, window)
+    except Exception as exc:  # the last line of defence: see the docstring
+        return _internal_error(incoming, envelope, exc, now)
+
+
+def _decide(
+    incoming: Incoming,
+    envelope: Envelope[Payload],
+    data: dict[str, Any],
+    ctx: RoutingContext,
+    now: datetime,
+    window: IdWindow | None,
+) -> Decision:
     relay = _relay_kind(incoming, ctx)
     try:
         _check_identity(incoming, envelope, ctx, relay)
         _check_sender(envelope, data, ctx)
         if relay != "replay":
             _check_time(envelope, ctx, now)
+        if not relay and isinstance(envelope.payload, RECEIPTS):
+            _check_receipt(incoming, envelope, ctx)
     except Refusal as refusal:
         return refused(incoming, envelope, refusal, now)
     message_id = str(envelope.message_id)
+    # Who sent which bytes: part of every audit key, so that two messages sharing an
+    # id never share a record, and what the window remembers for the id.
+    owner = f"{envelope.sender}:{body_tag(incoming.body)}"
     operation = str(incoming.headers.get(wire.H_OPERATION, "")) if relay else ""
-    if not relay and seen(f"{envelope.sender}/{message_id}"):
+    known = window.owner(message_id) if window is not None and not relay else None
+    if known == owner:
         event = make_event(
             EventKind.DUPLICATE,
             message_id,
-            discriminator=body_tag(incoming.body),
+            discriminator=owner,
             at=now,
             **envelope_facts(envelope),
             detail="already routed within the duplicate window; dropped",
         )
         return Decision(message_id, envelope.type, envelope.sender, (), (), (event,), False)
+    if known is not None:
+        first = known.split(":", 1)[0]
+        whose = "the same sender" if first == envelope.sender else f"{first!r}"
+        reused = Refusal(
+            ReasonCode.ID_REUSED,
+            f"message id {message_id} was already used by {whose} for another message: "
+            "every message needs a new id",
+            "message_id",
+        )
+        return refused(incoming, envelope, reused, now)
     try:
         wanted = _recipients(envelope, ctx, incoming, relay)
     except Refusal as refusal:
         return refused(incoming, envelope, refusal, now)
-    return routed(incoming, envelope, ctx.directory, wanted, now, relay, operation)
+    claim = window is not None and not relay
+    decision = routed(
+        incoming,
+        envelope,
+        ctx.directory,
+        wanted,
+        now,
+        relay,
+        operation,
+        owner=owner,
+        secret=ctx.receipt_secret,
+        claimed=claim,
+    )
+    if claim:
+        assert window is not None
+        window.claim(message_id, owner)
+    return decision
+
+
+def _internal_error(
+    incoming: Incoming, envelope: Envelope[Payload] | None, exc: Exception, now: datetime
+) -> Decision:
+    """A refusal for a failure of the hub's own (a bug), saying where it happened."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    text = f"the hub failed to decide this message: {type(exc).__name__}: {exc}"[:800] + where
+    refusal = Refusal(ReasonCode.INTERNAL_ERROR, text)
+    try:
+        return refused(incoming, envelope, refusal, now)
+    except Exception:  # the envelope itself may be what breaks: leave it out
+        return refused(incoming, None, refusal, now)
 
 
 @lru_cache(maxsize=1024)
@@ -154,6 +231,30 @@ def _check_sender(envelope: Envelope[Payload], data: dict[str, Any], ctx: Routin
                 f"the signature does not verify with {envelope.sender!r}'s public key",
                 "signature",
             )
+
+
+def _check_receipt(incoming: Incoming, envelope: Envelope[Payload], ctx: RoutingContext) -> None:
+    """A receipt counts only from a participant the original was delivered to."""
+    receipt = envelope.payload
+    assert isinstance(receipt, RECEIPTS)
+    if len(envelope.recipients) != 1:
+        raise Refusal(
+            ReasonCode.RECEIPT_NOT_DELIVERED,
+            "a receipt goes to the original message's sender alone: exactly one recipient",
+            "recipients",
+        )
+    original = str(receipt.original_message_id)
+    expected = receipt_token(ctx.receipt_secret, original, envelope.sender, envelope.recipients[0])
+    presented = incoming.headers.get(wire.H_RECEIPT_TOKEN)
+    if not token_matches(expected, presented):
+        missing = "carries no" if presented is None else "carries a wrong"
+        raise Refusal(
+            ReasonCode.RECEIPT_NOT_DELIVERED,
+            f"the receipt for {original} {missing} {wire.H_RECEIPT_TOKEN} header: only a "
+            f"participant the message from {envelope.recipients[0]!r} was delivered to may "
+            "acknowledge it, with the token its copy carried",
+            "payload.original_message_id",
+        )
 
 
 def _check_time(envelope: Envelope[Payload], ctx: RoutingContext, now: datetime) -> None:

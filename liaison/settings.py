@@ -83,6 +83,9 @@ class Settings(BaseModel):
     #: Audit log directory, hub signing key, checkpoint cadence.
     audit_dir: Path = Path(".liaison/audit")
     hub_key_path: Path = Path(".liaison/hub.key")
+    #: The secret behind the receipt tokens (32 random bytes, 0600, created once; every
+    #: router of the hub reads the same file). ``None``: ``receipt.key`` beside ``hub_key_path``.
+    receipt_key_path: Path | None = None
     checkpoint_every: int = Field(default=1_000, ge=1)
     checkpoint_seconds: float = Field(default=10.0, gt=0)
     segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
@@ -122,6 +125,11 @@ class Settings(BaseModel):
     def hub_user(self) -> str:
         """The hub's own RabbitMQ user: the relay the router trusts for retries and replays."""
         return unquote(urlsplit(self.amqp_url).username or "guest")
+
+    @property
+    def receipt_key_file(self) -> Path:
+        """Where the receipt token secret is (see ``receipt_key_path``)."""
+        return self.receipt_key_path or self.hub_key_path.parent / "receipt.key"
 
     @property
     def management_auth(self) -> tuple[str, str]:

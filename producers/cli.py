@@ -21,6 +21,7 @@ from producers.errors import PublishError, SdkConfigError
 from producers.publisher import Publisher
 from producers.settings import ENV_AMQP_URL, ENV_PARTICIPANT, ParticipantSettings
 from producers.spec import build_envelope, load_spec_file, spec_from_flags
+from schemas import wire
 from schemas.catalog import default_registry
 from schemas.errors import ContractError
 from schemas.types import Classification, Precedence
@@ -64,6 +65,11 @@ INVALID = 2
     type=click.Path(dir_okay=False, path_type=Path),
     help="Credentials file <code>.env with LIAISON_AMQP_URL (from `topology apply`).",
 )
+@click.option(
+    "--receipt-token",
+    metavar="TOKEN",
+    help="For a receipt: the x-liaison-receipt-token header of the copy it acknowledges.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and print the envelope; publish nothing.")
 def send(
     file_: Path | None,
@@ -77,6 +83,7 @@ def send(
     correlation_id: UUID | None,
     participant: str | None,
     credentials: Path | None,
+    receipt_token: str | None,
     dry_run: bool,
 ) -> None:
     """Publish one message to the hub as a participant; prints its message id."""
@@ -112,12 +119,14 @@ def send(
         _refuse(f"invalid message{where}: {exc.message} ({exc.reason.value}); nothing was sent")
     except SdkConfigError as exc:
         _refuse(str(exc))
+    _check_receipt_token(envelope.type, receipt_token)
     if dry_run:
         click.echo(json.dumps(envelope.to_jsonable(), ensure_ascii=False, indent=2))
         return
     try:
         with Publisher(settings) as publisher:
-            sent = publisher.publish_envelope(envelope)
+            headers = {wire.H_RECEIPT_TOKEN: receipt_token} if receipt_token else None
+            sent = publisher.publish_envelope(envelope, headers=headers)
     except (PublishError, SdkConfigError) as exc:
         message = str(exc)
         if isinstance(exc, PublishError) and exc.cause == "login_refused":
@@ -139,6 +148,17 @@ def _settings(
     if not code:
         raise SdkConfigError(f"--participant or {ENV_PARTICIPANT} is needed to name the sender")
     return ParticipantSettings(code=code, amqp_url="amqp://dry-run.invalid/")
+
+
+def _check_receipt_token(type_: str, token: str | None) -> None:
+    receipt = type_.startswith("receipt.")
+    if receipt and not token:
+        _refuse(
+            "a receipt needs --receipt-token: the x-liaison-receipt-token header of the copy "
+            "it acknowledges (the hub refuses it otherwise); nothing was sent"
+        )
+    if token and not receipt:
+        _refuse("--receipt-token goes with a receipt.* message only")
 
 
 def _refuse(message: str) -> NoReturn:

@@ -47,6 +47,7 @@ from producers.envelopes import (
 )
 from producers.errors import PublishError
 from producers.settings import ParticipantSettings
+from producers.tokens import DeliveryTokens
 from schemas import wire
 from schemas.envelope import Envelope, P, new_envelope
 from schemas.signing import sign
@@ -89,6 +90,9 @@ class Publisher:
         self._connection: Any = None
         self._producer: Any = None
         self._returned: list[str] = []
+        #: Tokens of the messages this participant received, for its receipts
+        #: (a Consumer records into its publisher's).
+        self.delivery_tokens = DeliveryTokens()
 
     @property
     def settings(self) -> ParticipantSettings:
@@ -171,7 +175,9 @@ class Publisher:
         )
         return self.publish_envelope(envelope)
 
-    def publish_envelope(self, envelope: Envelope[P]) -> Envelope[P]:
+    def publish_envelope(
+        self, envelope: Envelope[P], *, headers: Mapping[str, Any] | None = None
+    ) -> Envelope[P]:
         """Publish a prepared envelope (signed here if a key is set and it carries no signature)."""
         if envelope.sender != self._settings.code:
             raise PublishError(
@@ -186,6 +192,7 @@ class Publisher:
             exchange=wire.INGRESS_EXCHANGE,
             routing_key=envelope.type,
             properties=publish_properties(envelope, user_id=self._settings.rabbit_user),
+            headers=headers,
         )
         return envelope
 
@@ -215,8 +222,14 @@ class Publisher:
         registry_number: str | None = None,
         registered_on: date | None = None,
         answer_message_id: UUID | None = None,
+        receipt_token: str | None = None,
     ) -> Envelope[Payload]:
-        """Acknowledge ``original`` to its sender with a ``receipt.<kind>`` message."""
+        """Acknowledge ``original`` to its sender with a ``receipt.<kind>`` message.
+
+        The receipt carries the hub's delivery token of ``original`` (the hub refuses
+        it otherwise): ``receipt_token``, or the one recorded in ``delivery_tokens``
+        when a Consumer of this publisher received ``original``.
+        """
         payload = receipt_payload(
             original,
             kind,
@@ -224,7 +237,23 @@ class Publisher:
             registered_on=registered_on,
             answer_message_id=answer_message_id,
         )
-        return self.reply(original, payload, classification=receipt_classification(original))
+        token = receipt_token or self.delivery_tokens.get(original.message_id)
+        if token is None:
+            raise PublishError(
+                f"no delivery token for message {original.message_id}: the hub accepts a "
+                "receipt only with the token of the copy it delivered; send it with the "
+                "Consumer that received the message (consumer.send_receipt), or pass "
+                "receipt_token=consumer.receipt_token(envelope) kept from then",
+                type_=f"receipt.{kind}",
+                cause="receipt_not_delivered",
+            )
+        envelope = reply_envelope(
+            original,
+            payload,
+            sender=self._settings.code,
+            classification=receipt_classification(original),
+        )
+        return self.publish_envelope(envelope, headers={wire.H_RECEIPT_TOKEN: token})
 
     def publish_bytes(
         self,

@@ -44,7 +44,13 @@ class ReasonCode(StrEnum):
     CLEARANCE = "recipient_clearance"
     NO_RECIPIENTS = "no_recipients"
     DUPLICATE = "duplicate"
+    #: The id of a message already routed, on other content or from another sender.
+    ID_REUSED = "id_reused"
+    #: A receipt from a participant the original was not delivered to (no valid token).
+    RECEIPT_NOT_DELIVERED = "receipt_not_delivered"
     UNROUTABLE = "unroutable"
+    #: The hub failed to decide a message (a bug): refused and audited, never retried blind.
+    INTERNAL_ERROR = "internal_error"
     # Raised at the edge.
     HANDLER_ERROR = "handler_error"
     NO_HANDLER = "no_handler"

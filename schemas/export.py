@@ -178,7 +178,9 @@ def _channels(keys: list[str]) -> dict[str, Any]:
             "title": "Participant inbox",
             "description": (
                 f"One quorum queue per participant, fed by {wire.DELIVER_EXCHANGE} (direct, "
-                "routing key = participant code). Messages arrive unchanged, signature included."
+                "routing key = participant code). Messages arrive unchanged, signature included, "
+                f"each copy with the header {wire.H_RECEIPT_TOKEN}: a receipt for the message "
+                "must carry it back on its publish, or the hub refuses it."
             ),
             "parameters": {"participant": {"description": "The participant's directory code."}},
             "messages": _refs(keys, _MESSAGES),

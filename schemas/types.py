@@ -33,7 +33,15 @@ Note = Annotated[str, StringConstraints(max_length=2_000)]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+14:00 is before the first UTC instant Python can hold
+        # (and 9999-12-31T23:59-23:59 after the last): a contract error, not a crash.
+        raise ValueError(
+            f"{value.isoformat()} is outside the range of UTC times "
+            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z)"
+        ) from None
 
 
 #: A point in time that must carry a timezone; stored and serialised as UTC.

@@ -46,6 +46,9 @@ H_REPLAY_TO: Final = "x-liaison-replay-to"  # one named recipient for a replay
 H_RETRY_TO: Final = "x-liaison-retry-to"  # comma-separated recipients a retry is for
 H_OPERATION: Final = "x-liaison-operation"  # id of one retry or replay operation
 H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy was for
+#: On every copy the router delivers: proof that this recipient received that message.
+#: A receipt for it must carry the same value in the same header (see the README).
+H_RECEIPT_TOKEN: Final = "x-liaison-receipt-token"  # noqa: S105 - a header name, not a secret
 
 
 def inbox_queue(code: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -17,6 +18,7 @@ from consumers import Consumer
 from liaison.directory import load_directory
 from liaison.settings import Settings
 from producers import Publisher
+from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope
 from schemas.examples import example_payload
@@ -51,6 +53,27 @@ def _receive(settings: Settings, code: str, message_id: Any) -> Envelope[Any]:
     return found[0]
 
 
+def _delivered(settings: Settings, sender: str, recipient: str) -> tuple[UUID, str]:
+    """A letter from ``sender`` received by ``recipient``: its id and the copy's receipt token."""
+    with Publisher(participant(settings, sender)) as publisher:
+        letter = publisher.publish(
+            example_payload("correspondence.letter", 1), recipients=[recipient]
+        )
+    tokens: list[str | None] = []
+    with Consumer(participant(settings, recipient)) as consumer:
+
+        def keep(envelope: Envelope[Any]) -> None:
+            if envelope.message_id == letter.message_id:
+                tokens.append(consumer.receipt_token(envelope))
+
+        for type_ in default_registry().types():
+            consumer.register(type_, keep)
+        consumer.drain(timeout=20, until=lambda: bool(tokens))
+    (token,) = tokens
+    assert token is not None
+    return letter.message_id, token
+
+
 @pytest.mark.parametrize(
     ("type_", "version", "sender", "recipient"),
     ROUTES,
@@ -61,8 +84,15 @@ def test_every_message_type_round_trips(
 ) -> None:
     """A payload of every type and version arrives at the recipient's handler typed and intact."""
     payload = example_payload(type_, version)
+    headers = None
+    if type_.startswith("receipt."):
+        # A receipt counts only for a message delivered to its sender, with that copy's token.
+        original, token = _delivered(hub, recipient, sender)
+        payload = payload.model_copy(update={"original_message_id": original})
+        headers = {wire.H_RECEIPT_TOKEN: token}
     with Publisher(participant(hub, sender)) as publisher:
-        sent = publisher.publish(payload, recipients=[recipient])
+        envelope = publisher.build(payload, recipients=[recipient])
+        sent = publisher.publish_envelope(envelope, headers=headers)
     received = _receive(hub, recipient, sent.message_id)
     assert type(received.payload) is type(payload)
     assert received.payload == payload

@@ -70,6 +70,8 @@ class Built:
     recipients: tuple[str, ...]
     #: A message with the same id to publish (and see delivered) before this one.
     first: bytes | None = None
+    #: Who publishes ``first`` (a participant code; default: the case's publisher).
+    first_publisher: str = ""
     #: A hub bug this case shows, still open (its tests are expected to fail meanwhile).
     known_issue: str | None = None
     case: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -121,6 +123,7 @@ def build(case: dict[str, Any], keys: Keys, *, now: datetime | None = None) -> B
         reply_code=expect.get("reply_code"),
         recipients=tuple(expect.get("recipients", ())),
         first=first,
+        first_publisher=str(case.get("first_as", publisher)),
         known_issue=case.get("known_issue"),
         case=case,
     )

@@ -28,6 +28,7 @@ from liaison.audit.events import EventKind, decode_batch, encode_batch
 from liaison.bootstrap import routing_context
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
+from liaison.flow import IdWindow
 from liaison.management import Management
 from liaison.routing import Decision, Incoming, decide
 from liaison.settings import Settings
@@ -40,10 +41,11 @@ from tests.integration.harness import depth, running, settle_depths, take, wait_
 from tests.reliability.hostile import GHOST, SIGNER, Built, Keys, build, load_cases
 
 #: Reasons that no input from a participant can produce at the router's door:
-#: a missing inbox (topology), the window's drop (an outcome, not a dead letter),
-#: and the consumers' own reasons.
+#: a missing inbox (topology), the hub's own failure, the window's drop (an outcome,
+#: not a dead letter), and the consumers' own reasons.
 NOT_FROM_INPUT = {
     ReasonCode.UNROUTABLE,
+    ReasonCode.INTERNAL_ERROR,
     ReasonCode.DUPLICATE,
     ReasonCode.HANDLER_ERROR,
     ReasonCode.NO_HANDLER,
@@ -125,9 +127,16 @@ class TestCorpus:
         (case,) = [case for case in load_cases() if case["name"] == name]
         path = tmp_path / "directory.toml"
         path.write_text(directory_text(keys), encoding="utf-8")
-        settings = Settings(directory_path=path, user_prefix="t-")
+        settings = Settings(
+            directory_path=path, user_prefix="t-", hub_key_path=tmp_path / "hub.key"
+        )
         now = datetime.now(UTC)
         built = build(case, keys, now=now)
+        ctx = routing_context(settings)
+        window = IdWindow(16)
+        if built.first is not None:  # routed first, as the broker test does
+            first_user = settings.user_for(built.first_publisher)
+            assert decide(Incoming(built.first, first_user), ctx, now=now, window=window).routed
         decision = decide(
             Incoming(
                 body=built.body,
@@ -135,9 +144,9 @@ class TestCorpus:
                 routing_key=built.routing_key,
                 headers=built.headers,
             ),
-            routing_context(settings),
+            ctx,
             now=now,
-            seen=lambda _key: built.outcome == "duplicate",
+            window=window,
         )
         _check_decision(built, decision)
         # What the router publishes to the audit queue, and the writer reads back.
@@ -153,8 +162,9 @@ def _check_decision(built: Built, decision: Decision) -> None:
     delivered = sorted(d.routing_key for d in decision.deliveries)
     assert delivered == sorted(built.recipients), (name, delivered)
     for delivery in decision.deliveries:
-        # Nothing a participant put in its headers travels on to the recipient.
-        assert delivery.headers == {}, (name, delivery.headers)
+        # Nothing a participant put in its headers travels on to the recipient: the
+        # copy carries the hub's delivery token only.
+        assert set(delivery.headers) == {wire.H_RECEIPT_TOKEN}, (name, delivery.headers)
     if built.outcome == "delivered":
         assert not decision.dead_letters, (name, decision.dead_letters[0].headers)
         return
@@ -222,16 +232,17 @@ class Publishers:
             self._channels[publisher] = channel
         return channel
 
-    def publish(self, built: Built, body: bytes | None = None) -> None:
+    def publish(self, built: Built, body: bytes | None = None, as_: str | None = None) -> None:
         s = self._hub.settings
-        self.channel(built.publisher).basic_publish(
+        user_id = s.user_for(as_) if as_ is not None else user_of(built, s)
+        self.channel(as_ or built.publisher).basic_publish(
             wire.INGRESS_EXCHANGE,
             built.routing_key,
             built.body if body is None else body,
             pika.BasicProperties(
                 content_type=built.content_type,
                 delivery_mode=2,
-                user_id=user_of(built, s),
+                user_id=user_id,
                 headers=built.headers or None,
                 message_id=f"case:{built.name}",
             ),
@@ -282,7 +293,7 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         # Duplicates need their first copy routed (and in the window) before them.
         firsts = [b for b in built if b.first is not None]
         for b in firsts:
-            publishers.publish(b, b.first)
+            publishers.publish(b, b.first, as_=b.first_publisher)
         take(s, wire.inbox_queue("gs-archives"), len(firsts))
         # ... and acked, which puts them in the window: their audit batches stop arriving.
         settle_depths(s, [wire.INGRESS_QUEUE, wire.AUDIT_QUEUE, wire.DEAD_QUEUE])
@@ -390,7 +401,8 @@ def check_deliveries(
         copies = sorted(q for q, _p in received.get(b.body, []))
         assert copies == sorted(wire.inbox_queue(r) for r in b.recipients), (b.name, copies)
         for _queue, props in received.get(b.body, []):
-            assert not props.headers, (b.name, props.headers)  # the sender's headers stay behind
+            # The sender's headers stay behind; the hub adds its delivery token only.
+            assert set(props.headers or {}) == {wire.H_RECEIPT_TOKEN}, (b.name, props.headers)
         if b.recipients:
             assert ("delivered", b.audit_id(), None) in events, f"{b.name}: no delivered event"
     extra = set(received) - set(valid) - {b.body for b in built}

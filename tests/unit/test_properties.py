@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,8 +19,10 @@ from hypothesis import strategies as st
 
 from liaison.audit.events import decode_batch, encode_batch
 from liaison.directory import load_directory
+from liaison.flow import IdWindow
 from liaison.routing import Decision, Incoming, RoutingContext, decide
 from liaison.rules import Rules
+from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope, new_envelope
@@ -43,6 +46,7 @@ CTX = RoutingContext(
     directory=DIRECTORY,
     rules=Rules.load(None, DIRECTORY),
     hub_user="guest",
+    receipt_secret=b"k" * 32,
 )
 
 # -- strategies --------------------------------------------------------------------------
@@ -64,13 +68,18 @@ def dumps(value: Any, ascii_only: bool) -> bytes:
     return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
 
+def senders_of(type_: str) -> list[str]:
+    """The participants the directory lets send ``type_`` (all of them if nobody may)."""
+    return [p.code for p in DIRECTORY if p.can_send(type_)] or list(CODES)
+
+
 @st.composite
 def example_data(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid envelope of any registered type, as JSON data, from a directory participant."""
+    """A valid envelope of any registered type, as JSON data, from a participant allowed to send it."""
     type_, version = draw(st.sampled_from(example_keys()))
     envelope = new_envelope(
         example_payload(type_, version),
-        sender=draw(st.sampled_from(CODES)),
+        sender=draw(st.sampled_from(senders_of(type_))),
         recipients=draw(st.lists(st.sampled_from(CODES), max_size=3, unique=True)),
         created_at=NOW - timedelta(seconds=1),
     )
@@ -105,10 +114,42 @@ def mutated(draw: st.DrawFn) -> bytes:
     return dumps(data, draw(st.booleans()))
 
 
+#: Every UTC offset a datetime can carry, to the minute (RFC 3339 offsets are ±HH:MM).
+any_offset = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+#: Any instant Python can write, at any offset: the first and last days of the
+#: calendar are where converting to UTC overflows.
+edge_moments = st.datetimes(
+    min_value=datetime.min, max_value=datetime.max, timezones=any_offset
+) | st.sampled_from(
+    [
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=14))),
+        datetime.max.replace(tzinfo=timezone(-timedelta(hours=23, minutes=59))),
+    ]
+)
+
+
+@st.composite
+def edge_dated(draw: st.DrawFn) -> bytes:
+    """A valid envelope with one datetime member moved anywhere in the calendar, at any offset."""
+    data = draw(example_data())
+    payload = data["payload"]
+    stamps = [k for k, v in payload.items() if isinstance(v, str) and _STAMP.match(v)]
+    name = draw(st.sampled_from(["created_at", "expires_at", *(f"payload.{k}" for k in stamps)]))
+    target = payload if name.startswith("payload.") else data
+    target[name.removeprefix("payload.")] = draw(edge_moments).isoformat()
+    return dumps(data, True)
+
+
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
 bodies = (
     st.binary(max_size=2_048)
     | st.builds(dumps, json_values, st.booleans())
     | mutated()
+    | edge_dated()
     | st.builds(lambda data: dumps(data, True), example_data())
 )
 
@@ -183,13 +224,12 @@ def decode_or_contract_error(raw: bytes) -> None:
 
 
 def route(body: bytes, user_id: str | None, headers: dict[str, Any], seen: bool) -> Decision:
-    """The routing decision for one message; must never raise."""
-    return decide(
-        Incoming(body=body, user_id=user_id, routing_key="x", headers=headers),
-        CTX,
-        now=NOW,
-        seen=lambda _key: seen,
-    )
+    """The routing decision for one message (decided once before when ``seen``); never raises."""
+    window = IdWindow(16)
+    incoming = Incoming(body=body, user_id=user_id, routing_key="x", headers=headers)
+    if seen:
+        decide(incoming, CTX, now=NOW, window=window)
+    return decide(incoming, CTX, now=NOW, window=window)
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -212,6 +252,12 @@ class TestDecode:
     @given(mutated())
     def test_mutated_valid_envelopes(self, raw: bytes) -> None:
         """A valid envelope with random deletions, replacements and additions decodes or raises ContractError."""
+        decode_or_contract_error(raw)
+
+    @budget
+    @given(edge_dated())
+    def test_datetimes_anywhere_in_the_calendar(self, raw: bytes) -> None:
+        """A datetime member at any instant and offset (first and last days included) decodes or raises ContractError."""
         decode_or_contract_error(raw)
 
 
@@ -256,3 +302,37 @@ class TestDecide:
         for out in (*decision.deliveries, *decision.dead_letters):
             pika.BasicProperties(headers=out.headers, message_id=out.message_id).encode()
         assert len(decode_batch(encode_batch(decision.events))) == len(decision.events)
+
+    @budget
+    @given(from_its_sender(), st.sampled_from(["", "retry", "replay"]))
+    def test_routed_copies_go_where_they_may(
+        self, message: tuple[bytes, str | None], relay: str
+    ) -> None:
+        """A routed message reaches only directory participants cleared for it, from its own sender's user or the hub's relay, each copy with its token."""
+        body, sender = message
+        headers: dict[str, Any] = {}
+        user_id = sender
+        if relay:
+            user_id = CTX.hub_user
+            headers = {wire.H_RETRY_OF if relay == "retry" else wire.H_REPLAY_OF: "x"}
+        decision = route(body, user_id, headers, False)
+        if not decision.deliveries:
+            return
+        envelope = REGISTRY.decode(body)
+        assert decision.reason is None and decision.routed
+        assert decision.sender == envelope.sender
+        # Identity: the publishing user is the sender's own, or the hub relaying.
+        assert user_id == envelope.sender or (relay and user_id == CTX.hub_user)
+        assert DIRECTORY.require(envelope.sender).can_send(envelope.type)
+        codes = [d.routing_key for d in decision.deliveries]
+        assert len(codes) == len(set(codes))
+        for copy in decision.deliveries:
+            participant = DIRECTORY.require(copy.routing_key)
+            assert participant.clearance.rank >= envelope.classification.rank
+            assert copy.body == body
+            assert copy.headers[wire.H_RECEIPT_TOKEN] == receipt_token(
+                CTX.receipt_secret, str(envelope.message_id), copy.routing_key, envelope.sender
+            )
+        refused = {d.headers[wire.H_RECIPIENT] for d in decision.dead_letters}
+        assert refused.isdisjoint(codes)
+        assert set(envelope.recipients) <= {*codes, *refused} or relay == "replay"

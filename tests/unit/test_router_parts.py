@@ -1,10 +1,19 @@
-"""The router shell's pure parts: acknowledgement bookkeeping and the duplicate window."""
+"""The router shell's bookkeeping, without a broker: acknowledgements and the duplicate window."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
+from pathlib import Path
 
-from liaison.flow import AckTracker, DedupeWindow
+from liaison.directory import load_directory
+from liaison.flow import AckTracker, IdWindow
+from liaison.router import Router, _Entry
+from liaison.routing import Incoming, RoutingContext, decide
+from liaison.rules import Rules
+from liaison.settings import Settings
+from schemas.catalog import default_registry
+from schemas.examples import example_envelope
 
 
 def settle(acks: list[tuple[int, bool]], settled: set[int]) -> None:
@@ -68,19 +77,58 @@ class TestAckTracker:
             assert len(singles) == len(set(singles))
 
 
-class TestDedupeWindow:
+class TestIdWindow:
     def test_forgets_the_oldest_beyond_its_size(self) -> None:
-        """The window keeps only the most recent keys."""
-        window = DedupeWindow(2)
+        """The window keeps only the most recent ids, each with its owner."""
+        window = IdWindow(2)
         for key in ("a", "b", "c"):
-            window.add(key)
+            window.claim(key, f"gs:{key}")
         assert "a" not in window
-        assert "b" in window
-        assert "c" in window
+        assert window.owner("b") == "gs:b"
+        assert window.owner("c") == "gs:c"
         assert len(window) == 2
 
     def test_size_zero_remembers_nothing(self) -> None:
         """A window of size 0 turns deduplication off."""
-        window = DedupeWindow(0)
-        window.add("a")
-        assert "a" not in window
+        window = IdWindow(0)
+        window.claim("a", "gs:a")
+        assert window.owner("a") is None
+
+    def test_release_forgets_a_claim(self) -> None:
+        """A released claim (its message went back to the broker) is gone; others stay."""
+        window = IdWindow(10)
+        window.claim("a", "gs:a")
+        window.claim("b", "gs:b")
+        window.release("a")
+        window.release("never-claimed")
+        assert "a" not in window and window.owner("b") == "gs:b"
+
+
+class TestClaimsAcrossReconnects:
+    def test_unacked_messages_release_their_ids_on_a_new_channel(self, tmp_path: Path) -> None:
+        """After a lost connection the broker redelivers what was not acked: those messages are routed again, not dropped as their own duplicates."""
+        directory = load_directory(None)
+        ctx = RoutingContext(
+            default_registry(),
+            directory,
+            Rules.load(None, directory),
+            "guest",
+            receipt_secret=b"k" * 32,
+        )
+        router = Router(Settings(hub_key_path=tmp_path / "hub.key", http_port=0), ctx)
+        now = datetime.now(UTC)
+        in_flight, acked = (
+            example_envelope("correspondence.letter", 1, sender="gs", recipients=("gs-archives",))
+            for _ in range(2)
+        )
+        decisions = [
+            decide(Incoming(m.encode(), "gs"), ctx, now=now, window=router._window)
+            for m in (in_flight, acked)
+        ]
+        # The first is still waiting for its confirms; the second was acked already.
+        router._entries[1] = _Entry(tag=1, decision=decisions[0], started=0.0)
+        router._reset_channel_state()  # what a reconnection does
+        again = decide(Incoming(in_flight.encode(), "gs"), ctx, now=now, window=router._window)
+        assert again.deliveries, "a redelivered, never-acked message was dropped"
+        repeat = decide(Incoming(acked.encode(), "gs"), ctx, now=now, window=router._window)
+        assert [e.event.value for e in repeat.events] == ["duplicate"]

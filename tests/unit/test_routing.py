@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit.events import EventKind, decode_batch, encode_batch
 from liaison.directory import Directory, load_directory
+from liaison.flow import IdWindow
 from liaison.routing import Decision, Incoming, RoutingContext, decide
 from liaison.rules import Rules
 from schemas import wire
@@ -22,6 +23,7 @@ from schemas.types import Classification, Precedence
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HUB = "liaison-hub"
+SECRET = b"s" * 32
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,7 @@ def ctx() -> RoutingContext:
         directory=directory,
         rules=Rules.load(None, directory),
         hub_user=HUB,
+        receipt_secret=SECRET,
     )
 
 
@@ -194,10 +197,12 @@ class TestClearance:
 
 class TestDuplicates:
     def test_duplicate_is_dropped_and_audited(self, ctx: RoutingContext) -> None:
-        """A message id already routed is neither delivered nor dead-lettered, only audited."""
+        """The same bytes from the same sender again are neither delivered nor dead-lettered, only audited."""
         env = envelope("correspondence.letter", "gs", ("gs-archives",))
-        key = f"gs/{env.message_id}"
-        decision = decide(Incoming(env.encode(), "gs"), ctx, now=NOW, seen=lambda k: k == key)
+        window = IdWindow(10)
+        first = decide(Incoming(env.encode(), "gs"), ctx, now=NOW, window=window)
+        assert first.routed
+        decision = decide(Incoming(env.encode(), "gs"), ctx, now=NOW, window=window)
         assert decision.deliveries == () and decision.dead_letters == ()
         assert events(decision) == ["duplicate"]
         assert not decision.routed
@@ -224,7 +229,10 @@ clearance = "CONFIDENTIAL"
 may_send = ["*"]
 """
         directory = Directory.from_toml_text(text)
-        return RoutingContext(default_registry(), directory, Rules((), directory), HUB), key
+        ctx = RoutingContext(
+            default_registry(), directory, Rules((), directory), HUB, receipt_secret=SECRET
+        )
+        return ctx, key
 
     def test_signed_message_is_routed(
         self, signed_ctx: tuple[RoutingContext, Ed25519PrivateKey]
@@ -351,7 +359,9 @@ class TestReceipts:
         from schemas.envelope import new_envelope
 
         env = new_envelope(receipt, sender="gs-archives", recipients=("gs",), created_at=NOW)
-        decision = route(ctx, env.encode(), "gs-archives")
+        (copy,) = route(ctx, original.encode(), "gs").deliveries
+        token = copy.headers[wire.H_RECEIPT_TOKEN]
+        decision = route(ctx, env.encode(), "gs-archives", headers={wire.H_RECEIPT_TOKEN: token})
         assert [d.routing_key for d in decision.deliveries] == ["gs"]
         (event,) = [e for e in decision.events if e.event is EventKind.RECEIPT]
         assert event.message_id == str(original.message_id)

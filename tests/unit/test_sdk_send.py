@@ -162,6 +162,23 @@ class TestCommand:
         assert result.exit_code == INVALID
         assert message in result.output
 
+    def test_receipt_needs_its_delivery_token(self) -> None:
+        """A receipt without --receipt-token is refused before publishing (the hub would refuse it); with one it validates."""
+        payload = json.dumps(
+            {
+                "original_message_id": "fbf4a496-674f-45c2-937c-1bed13ccef4a",
+                "received_at": "2026-11-30T03:00:00Z",
+            }
+        )
+        args = ["--type", "receipt.received", "--to", "gs", "--payload-json", payload, "--dry-run"]
+        refused = _run(*args)
+        assert refused.exit_code == INVALID
+        assert "--receipt-token" in refused.output and "nothing was sent" in refused.output
+        assert _run(*args, "--receipt-token", "0" * 32).exit_code == 0
+        letter = ["--type", "correspondence.letter", "--payload-json", json.dumps(LETTER)]
+        misplaced = _run(*letter, "--to", "gs", "--receipt-token", "x", "--dry-run")
+        assert misplaced.exit_code == INVALID and "receipt.* message only" in misplaced.output
+
     def test_missing_participant_settings_are_named(self) -> None:
         """Without credentials or LIAISON_AMQP_URL the error says what to set."""
         args = ["--type", "correspondence.letter", "--payload-json", json.dumps(LETTER)]
