@@ -24,8 +24,13 @@ AUDIT_QUEUE: Final = "hub.audit"
 RETRY_EXCHANGE: Final = "liaison.retry"
 #: The x-liaison-delay value that parks a message in dead letters instead of delaying it.
 PARK_DELAY: Final = "dead"
-#: Delay name → milliseconds; one TTL queue each, dead-lettering back to DELIVER_EXCHANGE.
+#: Delay name → milliseconds; one TTL queue each, dead-lettering to RETRY_DUE_EXCHANGE.
 RETRY_DELAYS_MS: Final = {"5s": 5_000, "30s": 30_000, "5m": 300_000}
+#: Where due retries and parked messages wait for the hub's retry relay (internal fanout
+#: into a quorum queue): nothing a participant parks reaches an inbox or the dead letters
+#: except re-published by the hub, so routing keys and CC/BCC headers mean nothing here.
+RETRY_DUE_EXCHANGE: Final = "liaison.retry.due"
+RETRY_DUE_QUEUE: Final = "hub.retry.due"
 
 CONTENT_TYPE: Final = "application/vnd.liaison.envelope+json"
 
@@ -46,6 +51,8 @@ H_REPLAY_TO: Final = "x-liaison-replay-to"  # one named recipient for a replay
 H_RETRY_TO: Final = "x-liaison-retry-to"  # comma-separated recipients a retry is for
 H_OPERATION: Final = "x-liaison-operation"  # id of one retry or replay operation
 H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy was for
+H_OWN_RETRY: Final = "x-liaison-own-retry"  # on a relayed retry: the code whose retry it is
+H_PARKED_BY: Final = "x-liaison-parked-by"  # on a relayed park: the code that gave up on it
 
 
 def inbox_queue(code: str) -> str:

@@ -94,6 +94,11 @@ def observe(api: Management, vhost: str) -> Observed:
         for record in api.bindings(vhost)
         if record["source"]  # the default exchange's implicit bindings are not ours
     )
+    depths = {
+        record["name"]: int(record["messages"])
+        for record in api.queues(vhost)
+        if isinstance(record.get("messages"), int)
+    }
     permissions = {
         record["user"]: Permissions(record["configure"], record["write"], record["read"])
         for record in api.request("GET", f"/vhosts/{q(vhost)}/permissions") or []
@@ -111,6 +116,7 @@ def observe(api: Management, vhost: str) -> Observed:
         users={record["name"]: _tags(record) for record in api.list_users()},
         permissions=permissions,
         topic_permissions={user: frozenset(found) for user, found in topics.items()},
+        depths=depths,
     )
 
 
@@ -144,7 +150,7 @@ def apply(
         unresolved = tuple(
             d for d in differences if d.change is not Change.EXTRA and d not in fixable
         )
-        extra = tuple(d for d in differences if d.change is Change.EXTRA)
+        extra = tuple(d for d in differences if d.change is Change.EXTRA and not d.fixable)
         resets = _resets(topology, observed, settings, rotate=rotate)
         planned = [_describe(d) for d in fixable] + [f"{why}: user {u.name}" for u, why in resets]
         if dry_run:
@@ -165,6 +171,10 @@ def apply(
 
 
 def _describe(difference: Difference) -> str:
+    if difference.change is Change.EXTRA:
+        return f"remove retired binding {difference.name}"
+    if difference.recreate:
+        return f"recreate empty queue {difference.name} ({difference.detail})"
     detail = f" ({difference.detail})" if "permissions" in difference.what else ""
     return f"{_VERBS[difference.what]} {difference.name}{detail}"
 
@@ -199,7 +209,9 @@ def _repair(
         user = difference.spec
         if difference.what == "permissions" and isinstance(user, UserSpec) and user.code is None:
             _put_permissions(api, topology.vhost, user)
-    _declare(settings, [d.spec for d in fixable if d.what in {"exchange", "queue", "binding"}])
+    declare = [d for d in fixable if d.what in {"exchange", "queue", "binding"}]
+    _declare(settings, [d.spec for d in declare if d.change is Change.MISSING])
+    _migrate(settings, topology, declare)
     passwords: dict[str, str] = {}
     done: set[tuple[str, str]] = set()
     for difference in fixable:
@@ -236,6 +248,53 @@ def _set_password(api: Management, name: str, tags: tuple[str, ...]) -> str:
     password = secrets.token_urlsafe(32)
     api.put_user(name, password, ",".join(sorted({*tags, PARTICIPANT_TAG} - {""})))
     return password
+
+
+def _migrate(settings: Settings, topology: Topology, fixable: list[Difference]) -> None:
+    """Remove retired bindings; delete and declare again empty queues whose arguments changed.
+
+    Runs after the missing objects exist, so a recreated delay queue dead-letters to
+    an exchange that is there. Its bindings go with it on delete: they are declared
+    again from the plan. ``if_empty`` makes RabbitMQ refuse (406) if a message
+    arrived since the broker was read: ``apply`` then fails, and a re-run reports it.
+    """
+    retired = [d.spec for d in fixable if d.change is Change.EXTRA]
+    recreated = [d.spec for d in fixable if d.recreate and isinstance(d.spec, QueueSpec)]
+    if not retired and not recreated:
+        return
+    with _channel(settings) as channel:
+        for binding in retired:
+            assert isinstance(binding, BindingSpec)
+            try:
+                if binding.destination_type == "exchange":
+                    channel.exchange_unbind(
+                        destination=binding.destination,
+                        source=binding.source,
+                        routing_key=binding.routing_key,
+                        arguments=dict(binding.arguments),
+                    )
+                else:
+                    channel.queue_unbind(
+                        queue=binding.destination,
+                        exchange=binding.source,
+                        routing_key=binding.routing_key,
+                        arguments=dict(binding.arguments),
+                    )
+            except pika.exceptions.AMQPError as exc:
+                raise BrokerError(f"RabbitMQ refused to remove {binding}: {exc!r}") from exc
+        for queue in recreated:
+            try:
+                channel.queue_delete(queue=queue.name, if_empty=True)
+            except pika.exceptions.AMQPError as exc:
+                raise BrokerError(
+                    f"RabbitMQ refused to delete {queue.name} to recreate it (not empty any "
+                    f"more?): {exc!r}; run apply again"
+                ) from exc
+    names = {queue.name for queue in recreated}
+    _declare(
+        settings,
+        [*recreated, *(b for b in topology.bindings if b.destination in names)],
+    )
 
 
 @contextmanager
@@ -310,7 +369,11 @@ def credentials_url(settings: Settings, user: str, password: str) -> str:
 
 
 def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
-    """Write ``LIAISON_AMQP_URL=…`` for ``code``, readable by the owner only (0600)."""
+    """Write ``code``'s connection settings, readable by the owner only (0600).
+
+    ``LIAISON_PARTICIPANT`` (whose URL this is), ``LIAISON_AMQP_URL``, and
+    ``LIAISON_HUB_USER``: the only ``user_id`` the SDK consumer accepts on a delivery.
+    """
     settings.credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = credentials_path(settings, code)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -319,7 +382,12 @@ def write_credentials(settings: Settings, code: str, user: str, password: str) -
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n".encode())
+        lines = (
+            f"LIAISON_PARTICIPANT={code}\n"
+            f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n"
+            f"LIAISON_HUB_USER={settings.hub_user}\n"
+        )
+        os.write(fd, lines.encode())
         os.fsync(fd)
     finally:
         os.close(fd)

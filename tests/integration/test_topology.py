@@ -66,7 +66,8 @@ def api(settings: Settings) -> Iterator[Management]:
 
 def _url(settings: Settings, code: str) -> str:
     text = credentials_path(settings, code).read_text(encoding="utf-8")
-    return text.strip().removeprefix("LIAISON_AMQP_URL=")
+    (line,) = [line for line in text.splitlines() if line.startswith("LIAISON_AMQP_URL=")]
+    return line.removeprefix("LIAISON_AMQP_URL=")
 
 
 def _password(settings: Settings, code: str) -> str:
