@@ -185,10 +185,9 @@ def _refused(
         wire.H_REASON: reason.value,
         wire.H_REASON_TEXT: text,
         wire.H_ORIGINAL_EXCHANGE: wire.RETRY_EXCHANGE,
+        # As the router records it: the validated publisher, "" when there was none.
+        wire.H_ORIGINAL_USER: _text(due.user_id, 64) or "",
     }
-    user = _text(due.user_id, 64)
-    if user is not None:
-        headers[wire.H_ORIGINAL_USER] = user
     out = Outgoing(wire.DEAD_EXCHANGE, "", due.body, headers, message_id, type_, None)
     event = make_event(
         EventKind.REJECTED,
