@@ -45,10 +45,11 @@ def row(name: str, **figures: Any) -> QueueRow:
 
 
 def status(*changed: QueueRow, source: str = "amqp") -> HubStatus:
-    """A clean hub (router and writer consuming, everything empty) with ``changed`` rows."""
+    """A clean hub (router, relay and writer consuming, all empty) with ``changed`` rows."""
     rows = {q.name: QueueRow(q.name, q.kind, ready=0, consumers=0) for q in QUEUES}
     rows[wire.INGRESS_QUEUE] = row(wire.INGRESS_QUEUE, ready=0, consumers=1)
     rows[wire.AUDIT_QUEUE] = row(wire.AUDIT_QUEUE, ready=0, consumers=1)
+    rows[wire.RETRY_DUE_QUEUE] = row(wire.RETRY_DUE_QUEUE, ready=0, consumers=1)
     for item in changed:
         rows[item.name] = item
     return HubStatus(source, "liaison", AT, tuple(rows.values()))  # type: ignore[arg-type]
@@ -66,13 +67,14 @@ class TestHubQueues:
             "hub.retry.5s",
             "hub.retry.30s",
             "hub.retry.5m",
+            "hub.retry.due",
         ]
         assert {q.kind for q in QUEUES} == {"ingress", "inbox", "dead", "audit", "retry"}
 
     def test_retry_queues_follow_the_planned_delays(self) -> None:
         """A deployment with other retry delays sees its own delay queues, not the defaults."""
         names = [q.name for q in hub_queues(["gs"], {"1s": 1000})]
-        assert names[-1] == "hub.retry.1s" and "hub.retry.5s" not in names
+        assert names[-2:] == ["hub.retry.1s", "hub.retry.due"] and "hub.retry.5s" not in names
 
 
 class TestRowsFromManagement:
@@ -171,6 +173,12 @@ class TestThresholds:
         idle = status(row(wire.AUDIT_QUEUE, ready=12, consumers=0))
         assert evaluate(idle, max_age_s=600) == []
         assert warnings(idle) == ["no audit writer consumes hub.audit (12 waiting)"]
+
+    def test_no_retry_relay_is_a_warning_only(self) -> None:
+        """Without the retry relay, due retries and give-ups wait in hub.retry.due: a warning."""
+        idle = status(row(wire.RETRY_DUE_QUEUE, ready=3, consumers=0))
+        assert evaluate(idle, max_age_s=600) == []
+        assert warnings(idle) == ["no retry relay consumes hub.retry.due (3 waiting)"]
 
 
 class TestRendering:
