@@ -22,7 +22,9 @@ import pytest
 from consumers import Consumer, Outcome, RetryPolicy
 from liaison.audit.query import Filter, search
 from liaison.credentials import participant_url
+from liaison.directory import load_directory
 from liaison.settings import Settings
+from liaison.topology import RETRY_DELAY_EXCHANGE, apply, diff
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.examples import example_envelope
@@ -296,3 +298,75 @@ def test_a_participant_can_read_the_depth_of_any_queue(hub: Settings) -> None:
         if connection.is_open:
             connection.close()
     take(hub, victim, 1)
+
+
+class TestApplyOnABrokerWithTheOldTopology:
+    """`topology apply` moves a broker from the old retry topology to the relay's."""
+
+    def test_apply_retires_the_park_binding_and_recreates_empty_delay_queues(
+        self, settings: Settings
+    ) -> None:
+        """The old park binding is removed; an empty delay queue still dead-lettering to
+        liaison.deliver is recreated; one holding messages is reported, left alone."""
+        directory = load_directory(None)
+        apply(settings, directory)
+        park = {"x-match": "all-with-x", wire.H_DELAY: "dead"}
+        connection = blocking(settings.amqp_url)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            for delay in ("5s", "30s"):
+                name = wire.retry_queue(delay)
+                channel.queue_delete(name)
+                old = {
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": settings.delivery_limit,
+                    "x-dead-letter-exchange": wire.DELIVER_EXCHANGE,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                    "x-message-ttl": settings.retry_delays_ms[delay],
+                }
+                channel.queue_declare(name, durable=True, arguments=old)
+                channel.queue_bind(
+                    name,
+                    RETRY_DELAY_EXCHANGE,
+                    routing_key="",
+                    arguments={"x-match": "all-with-x", wire.H_DELAY: delay},
+                )
+            channel.exchange_bind(
+                wire.DEAD_EXCHANGE, RETRY_DELAY_EXCHANGE, routing_key="", arguments=park
+            )
+            # A retry waiting in the 30 s queue: deleting it would lose the message.
+            channel.basic_publish(
+                wire.RETRY_EXCHANGE,
+                "gs",
+                b"{}",
+                pika.BasicProperties(headers={wire.H_DELAY: "30s"}),
+                mandatory=True,
+            )
+        finally:
+            connection.close()
+
+        report = apply(settings, directory)
+        assert any(
+            line.startswith("remove retired binding liaison.retry.delay -> exchange liaison.dead")
+            for line in report.changes
+        ), report.changes
+        assert any(
+            line.startswith(f"recreate empty queue {wire.retry_queue('5s')}")
+            for line in report.changes
+        ), report.changes
+        (left,) = report.unresolved
+        assert left.name == wire.retry_queue("30s")
+        assert "holding 1 message(s)" in left.detail
+        assert not report.extra
+
+        remaining = [str(d) for d in diff(settings, directory)]
+        assert len(remaining) == 1 and remaining[0].startswith("changed queue hub.retry.30s")
+        # The side door is shut: a park reaches the relay's queue, not hub.dead.
+        park_plain(settings, "gs-it", b"{}", delay="dead", with_user_id=True)
+        wait_for(lambda: depth(settings, wire.RETRY_DUE_QUEUE) == 1, what="the park at the relay")
+        assert depth(settings, wire.DEAD_QUEUE) == 0
+        # And the recreated 5 s queue feeds the relay too.
+        park_plain(settings, "gs-it", b"[]", delay="5s", with_user_id=True)
+        assert depth(settings, wire.retry_queue("5s")) == 1
