@@ -105,11 +105,12 @@ def dead_letter(
     user_prefix: str = "",
     user_id: str | None = None,
 ) -> DeadLetter:
-    """A dead letter from the AMQP properties the router set and the original body.
+    """A dead letter from the AMQP properties the hub set and the original body.
 
     ``user_id`` is the property of the dead letter itself: it still names the
-    original publisher when the broker, not the router, dead-lettered the message
-    (``hub.ingress`` past its delivery limit), so no ``x-liaison`` header is there.
+    original publisher when the broker, not the hub, dead-lettered the message
+    (``hub.ingress`` past its delivery limit); its ``x-liaison`` headers, if any,
+    are then that publisher's, and none of them is read as the hub's record.
     """
     plain = jsonable(dict(headers or {}))
     salvaged = _salvage(body)
@@ -118,26 +119,37 @@ def dead_letter(
     # the hub's own dead letters it is the hub's user, and then (only then) the
     # x-liaison headers are the hub's record, not a participant's claim.
     publisher = _short(user_id) if not from_hub else None
-    original_user = (_short(plain.get(wire.H_ORIGINAL_USER)) if from_hub else None) or publisher
+    # On anything else the x-liaison headers are the publisher's own (a participant's
+    # publish the broker moved here): shown under `dlq show`, trusted for nothing.
+    hub = plain if from_hub else {}
+    deaths = _death_queues(plain.get("x-death"))
+    original_user = _short(hub.get(wire.H_ORIGINAL_USER)) or publisher
     type_name = _short(type_) or salvaged.get("type")
-    original_key = _short(plain.get(wire.H_ORIGINAL_ROUTING_KEY))
-    from_ingress = plain.get(wire.H_ORIGINAL_EXCHANGE) == wire.INGRESS_EXCHANGE
+    original_key = _short(hub.get(wire.H_ORIGINAL_ROUTING_KEY))
+    from_ingress = hub.get(wire.H_ORIGINAL_EXCHANGE) == wire.INGRESS_EXCHANGE
     routing_key = type_name or (original_key if from_ingress else None) or "unknown"
     usable_id = message_id if message_id and len(message_id) <= _ID_LIMIT else None
+    reason = _short(hub.get(wire.H_REASON))
+    reason_text = _text(hub.get(wire.H_REASON_TEXT))
+    if not from_hub and deaths:
+        # The broker puts its own entry first in x-death (a participant may have
+        # written others after it).
+        reason = _short(_first_death_reason(plain.get("x-death")))
+        reason_text = f"moved here by RabbitMQ from {deaths[0]} ({reason or '?'})"
     letter = DeadLetter(
         message_id=usable_id or salvaged.get("message_id") or body_id(body),
         type=type_name,
         sender=None,
-        reason=_short(plain.get(wire.H_REASON)),
-        reason_text=_text(plain.get(wire.H_REASON_TEXT)),
-        reason_path=_text(plain.get(wire.H_REASON_PATH)),
-        recipient=_short(plain.get(wire.H_RECIPIENT)),
+        reason=reason,
+        reason_text=reason_text,
+        reason_path=_text(hub.get(wire.H_REASON_PATH)),
+        recipient=_short(hub.get(wire.H_RECIPIENT)),
         original_user=original_user,
         claimed_sender=salvaged.get("sender"),
         user_id=_short(user_id),
-        death_queues=_death_queues(plain.get("x-death")),
-        original_exchange=_short(plain.get(wire.H_ORIGINAL_EXCHANGE)),
-        parked_by=_short(plain.get(wire.H_PARKED_BY)) if from_hub else None,
+        death_queues=deaths,
+        original_exchange=_short(hub.get(wire.H_ORIGINAL_EXCHANGE)),
+        parked_by=_short(hub.get(wire.H_PARKED_BY)),
         routing_key=routing_key,
         timestamp=timestamp,
         headers=plain,
@@ -229,6 +241,12 @@ def _matches(user: str | None, vouched: tuple[str, ...], claimed: str) -> str | 
         return f"no validated publisher is recorded; the body claims sender {claimed!r}"
     if user not in vouched:
         return f"published by RabbitMQ user {user!r} but the body claims sender {claimed!r}"
+    return None
+
+
+def _first_death_reason(deaths: Any) -> Any:
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
+        return deaths[0].get("reason")
     return None
 
 

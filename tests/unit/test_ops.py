@@ -311,6 +311,7 @@ class TestDeadLetter:
             body=broken.body,
             hub_user="hub",
             user_prefix="t-",
+            user_id="hub",
         )
         assert broken.routing_key == "correspondence.letter"
         assert broken.envelope() is None
@@ -371,6 +372,33 @@ class TestDeadLetter:
         parked = from_broker(["inbox.ona", "hub.retry.5s"])
         assert problem(parked) is not None
         assert problem(from_broker(["inbox.ona", "hub.retry.5s"], user_id="t-gs")) is None
+
+    def test_headers_on_a_participants_own_publish_are_not_the_hubs_record(self) -> None:
+        """Moved here by the broker (user_id is a participant's): x-liaison headers are its
+        own, so reason, recipient and parker come from nowhere but the broker's x-death."""
+        moved = dead_letter(
+            message_id="m-1",
+            type_=None,
+            timestamp=None,
+            headers={
+                "x-death": [
+                    {"queue": "hub.retry.due", "reason": "delivery_limit"},
+                    {"queue": "inbox.gs-legal", "reason": "rejected"},
+                ],
+                wire.H_REASON: "recipient_clearance",
+                wire.H_RECIPIENT: "gs-archives",
+                wire.H_PARKED_BY: "gs-legal",
+                wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
+            },
+            body=b'{"type": "correspondence.letter", "sender": "gs-it", "message_id": "m-1"}',
+            hub_user="hub",
+            user_prefix="t-",
+            user_id="t-gs-it",
+        )
+        assert (moved.reason, moved.recipient, moved.parked_by) == ("delivery_limit", None, None)
+        assert moved.original_exchange is None
+        assert "hub.retry.due" in (moved.reason_text or "")
+        assert moved.sender == "gs-it"  # its own message, published as itself
 
     def test_the_forged_park_of_defect_2_is_neither_relayed_nor_shown_as_its_claim(
         self,
