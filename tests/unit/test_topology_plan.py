@@ -360,3 +360,10 @@ def test_missing_hub_user_is_not_fixable(topology: Topology) -> None:
     observed = replace(_observed(topology), users={})
     missing = [d for d in compare(topology, observed, tag=PARTICIPANT_TAG) if d.what == "user"]
     assert [d.fixable for d in missing] == [False] + [True] * (len(topology.users) - 1)
+
+
+@pytest.mark.parametrize("name", ["dead", "due"])
+def test_a_delay_cannot_take_a_name_the_retry_path_uses(name: str) -> None:
+    """'dead' parks and hub.retry.due is the relay's queue: neither names a delay queue."""
+    with pytest.raises(ValueError, match="not 'dead' or 'due'"):
+        Settings(retry_delays_ms={name: 1000})
