@@ -33,7 +33,7 @@ from consumers.stores import IdempotencyStore, InMemoryStore
 from producers._amqp import Connection, OperationalError, Queue
 from producers._amqp import Consumer as KombuConsumer
 from producers.envelopes import ReceiptKind
-from producers.errors import ConsumeError
+from producers.errors import ConsumeError, SdkConfigError
 from producers.publisher import Publisher
 from producers.settings import ParticipantSettings
 from schemas import wire
@@ -82,6 +82,14 @@ class Consumer:
         poll_interval: float = 1.0,
         reconnect_max_s: float = 15.0,
     ) -> None:
+        if not settings.hub_user:
+            # Fail closed: without the hub's user the consumer could not tell a copy
+            # the hub delivered from one a participant slipped into the inbox.
+            raise SdkConfigError(
+                f"{settings.code!r}: the hub's RabbitMQ user is not configured "
+                "(LIAISON_HUB_USER, written by `liaison topology apply` into the "
+                "credentials file): the consumer accepts only copies the hub published"
+            )
         self._settings = settings
         registry = registry or default_registry()
         self._table = HandlerTable(registry)

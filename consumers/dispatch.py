@@ -2,6 +2,11 @@
 
 In order:
 
+0. the copy must come from the hub: its ``user_id`` (validated by RabbitMQ) is the
+   hub's user, and a retry the hub relayed (``x-liaison-own-retry``) is this
+   consumer's own. Anything else is refused: not handled, parked in dead letters
+   as ``not_from_hub`` (through the hub's retry relay, like every give-up), and
+   acked only once that is confirmed;
 1. decode with the registry; bytes that break the contract are parked in dead
    letters with the contract's reason (the consumer never crashes on input);
 2. a pending request waiting for this answer takes it;
@@ -114,6 +119,9 @@ class Dispatcher:
         body = message.body
         if isinstance(body, str):
             body = body.encode(message.content_encoding or "utf-8")
+        stranger = self._not_from_hub(message)
+        if stranger is not None:
+            return self._park(message, body, ReasonCode.NOT_FROM_HUB, stranger, None)
         try:
             envelope = self._registry.decode(body)
         except ContractError as exc:
@@ -149,6 +157,25 @@ class Dispatcher:
         self._store.record(key)
         message.ack()
         return Outcome.HANDLED
+
+    def _not_from_hub(self, message: Any) -> str | None:
+        """Why this copy is not one the hub delivered to this consumer; ``None`` when it is."""
+        user = (message.properties or {}).get("user_id")
+        if isinstance(user, bytes):
+            user = user.decode("utf-8", "replace")
+        hub = self._settings.hub_user
+        if user != hub:
+            who = f"RabbitMQ user {user!r}" if user else "a publisher without user_id"
+            return (
+                f"refused a copy published by {who}, not by the hub ({hub!r}): only the "
+                "hub puts messages in an inbox"
+            )
+        own = (message.headers or {}).get(wire.H_OWN_RETRY)
+        if isinstance(own, bytes):
+            own = own.decode("utf-8", "replace")
+        if own is not None and own != self._settings.code:
+            return f"refused a retry relayed for {own!r}, not for {self._settings.code!r}"
+        return None
 
     def _waiter_for(self, envelope: Envelope[Any]) -> Waiter | None:
         with self._lock:

@@ -2,12 +2,13 @@
 
 A handler that raises gets its message back after a delay: the consumer
 re-publishes the same bytes to ``liaison.retry`` with its own code as routing key
-and ``x-liaison-delay`` naming a delay queue; when the delay expires the queue
-dead-letters it to ``liaison.deliver`` under that code, i.e. back into the
-consumer's own inbox, carrying ``x-liaison-attempt`` (failures so far). After the
-last delay the consumer parks it in dead letters instead: ``x-liaison-delay:
-dead`` routes it from ``liaison.retry`` to ``liaison.dead`` (a participant may not
-publish there directly), with the exception's type and message in headers.
+and ``x-liaison-delay`` naming a delay queue; when the delay expires the hub's
+retry relay puts it back into the consumer's own inbox (and no other), as the
+hub, carrying ``x-liaison-attempt`` (failures so far) and ``x-liaison-own-retry``.
+After the last delay the consumer parks it in dead letters instead:
+``x-liaison-delay: dead`` takes it to the relay, which forwards it to
+``liaison.dead`` (a participant may not publish there) and records the give-up
+in the audit log, with the exception's type and message.
 """
 
 from __future__ import annotations

@@ -108,9 +108,12 @@ class Settings(BaseModel):
     @classmethod
     def _check_delays(cls, value: dict[str, int]) -> dict[str, int]:
         for name, milliseconds in value.items():
-            # "dead" is the delay value that parks a message in dead letters instead.
-            if not _DELAY_NAME.match(name) or name == "dead":
-                raise ValueError(f"delay name {name!r} must be 1-16 of [a-z0-9], not 'dead'")
+            # "dead" is the delay value that parks a message in dead letters instead, and
+            # hub.retry.due is the retry relay's queue, not a delay queue.
+            if not _DELAY_NAME.match(name) or name in {"dead", "due"}:
+                raise ValueError(
+                    f"delay name {name!r} must be 1-16 of [a-z0-9], not 'dead' or 'due'"
+                )
             if milliseconds < 1:
                 raise ValueError(f"delay {name!r} must be at least 1 ms")
         return value

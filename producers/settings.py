@@ -29,6 +29,7 @@ ENV_TLS_CERT_FILE = "LIAISON_TLS_CERT_FILE"
 ENV_TLS_KEY_FILE = "LIAISON_TLS_KEY_FILE"
 ENV_TLS_VERIFY_HOSTNAME = "LIAISON_TLS_VERIFY_HOSTNAME"
 ENV_SIGNING_KEY = "LIAISON_SIGNING_KEY"
+ENV_HUB_USER = "LIAISON_HUB_USER"
 
 # The contract's ParticipantCode, repeated so that a typo fails here and not at the router.
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
@@ -60,6 +61,10 @@ class ParticipantSettings:
     user: str | None = None
     tls: TlsOptions = field(default_factory=TlsOptions)
     connect_timeout: float = 10.0
+    #: The hub's RabbitMQ user: every copy in the inbox must carry it as ``user_id``
+    #: (RabbitMQ validates it), or the consumer refuses it. ``topology apply`` writes
+    #: it into the credentials file as ``LIAISON_HUB_USER``.
+    hub_user: str | None = None
 
     def __post_init__(self) -> None:
         if not _CODE.match(self.code):
@@ -153,7 +158,8 @@ class ParticipantSettings:
         """Settings from the environment: ``LIAISON_PARTICIPANT``, ``LIAISON_AMQP_URL``, ...
 
         Also ``LIAISON_TLS_CA_FILE``, ``LIAISON_TLS_CERT_FILE``, ``LIAISON_TLS_KEY_FILE``,
-        ``LIAISON_TLS_VERIFY_HOSTNAME`` and ``LIAISON_SIGNING_KEY`` (a PEM file).
+        ``LIAISON_TLS_VERIFY_HOSTNAME``, ``LIAISON_SIGNING_KEY`` (a PEM file) and
+        ``LIAISON_HUB_USER`` (the hub's RabbitMQ user, which consumers require).
         ``overrides`` (``code=...``, ``amqp_url=...``) win over the environment.
         """
         env = os.environ if environ is None else environ
@@ -162,6 +168,7 @@ class ParticipantSettings:
             "amqp_url": env.get(ENV_AMQP_URL),
             "signing_key_path": _path(env.get(ENV_SIGNING_KEY)),
             "tls": _tls_from(env),
+            "hub_user": env.get(ENV_HUB_USER) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, variable in (("code", ENV_PARTICIPANT), ("amqp_url", ENV_AMQP_URL)):

@@ -54,6 +54,7 @@ class ReasonCode(StrEnum):
     # Raised at the edge.
     HANDLER_ERROR = "handler_error"
     NO_HANDLER = "no_handler"
+    NOT_FROM_HUB = "not_from_hub"
     DELIVERY_LIMIT = "delivery_limit"
 
 

@@ -24,8 +24,13 @@ AUDIT_QUEUE: Final = "hub.audit"
 RETRY_EXCHANGE: Final = "liaison.retry"
 #: The x-liaison-delay value that parks a message in dead letters instead of delaying it.
 PARK_DELAY: Final = "dead"
-#: Delay name → milliseconds; one TTL queue each, dead-lettering back to DELIVER_EXCHANGE.
+#: Delay name → milliseconds; one TTL queue each, dead-lettering to RETRY_DUE_EXCHANGE.
 RETRY_DELAYS_MS: Final = {"5s": 5_000, "30s": 30_000, "5m": 300_000}
+#: Where due retries and parked messages wait for the hub's retry relay (internal fanout
+#: into a quorum queue): nothing a participant parks reaches an inbox or the dead letters
+#: except re-published by the hub, so routing keys and CC/BCC headers mean nothing here.
+RETRY_DUE_EXCHANGE: Final = "liaison.retry.due"
+RETRY_DUE_QUEUE: Final = "hub.retry.due"
 
 CONTENT_TYPE: Final = "application/vnd.liaison.envelope+json"
 
@@ -49,6 +54,8 @@ H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy
 #: On every copy the router delivers: proof that this recipient received that message.
 #: A receipt for it must carry the same value in the same header (see the README).
 H_RECEIPT_TOKEN: Final = "x-liaison-receipt-token"  # noqa: S105 - a header name, not a secret
+H_OWN_RETRY: Final = "x-liaison-own-retry"  # on a relayed retry: the code whose retry it is
+H_PARKED_BY: Final = "x-liaison-parked-by"  # on a relayed park: the code that gave up on it
 
 
 def inbox_queue(code: str) -> str:

@@ -34,6 +34,8 @@ class EventKind(StrEnum):
     RETRIED = "retried"
     REPLAYED = "replayed"
     OPERATOR_ACTION = "operator_action"
+    #: A consumer gave up on its copy (``x-liaison-delay: dead``); the hub parked it.
+    PARKED = "parked"
 
 
 @dataclass(frozen=True, slots=True)

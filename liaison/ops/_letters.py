@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,7 +32,9 @@ class DeadLetter:
     #: The envelope's id, or ``sha256:<hex>`` of the body when it carries none.
     message_id: str
     type: str | None
-    #: The participant who sent it, as RabbitMQ proved it (original user) or as the body says.
+    #: The participant who sent it, when the hub can vouch for it (``identity_problem``
+    #: finds none), else the publisher RabbitMQ validated, else ``None``: never merely
+    #: what the body claims.
     sender: str | None
     reason: str | None
     reason_text: str | None
@@ -51,6 +53,9 @@ class DeadLetter:
     death_queues: tuple[str, ...]
     #: ``x-liaison-original-exchange``: where the router took the message from.
     original_exchange: str | None
+    #: ``x-liaison-parked-by`` on a letter the hub published: the participant whose
+    #: consumer gave up on its copy (the retry relay wrote it, from the validated user).
+    parked_by: str | None
     #: The routing key to use when re-publishing to ``liaison.ingress``.
     routing_key: str
     timestamp: int | None
@@ -77,6 +82,8 @@ class DeadLetter:
             "message_id": self.message_id,
             "type": self.type,
             "sender": self.sender,
+            "claimed_sender": self.claimed_sender,
+            "parked_by": self.parked_by,
             "reason": self.reason,
             "reason_text": self.reason_text,
             "reason_path": self.reason_path,
@@ -98,46 +105,65 @@ def dead_letter(
     user_prefix: str = "",
     user_id: str | None = None,
 ) -> DeadLetter:
-    """A dead letter from the AMQP properties the router set and the original body.
+    """A dead letter from the AMQP properties the hub set and the original body.
 
     ``user_id`` is the property of the dead letter itself: it still names the
-    original publisher when the broker, not the router, dead-lettered the message
-    (``hub.ingress`` past its delivery limit), so no ``x-liaison`` header is there.
+    original publisher when the broker, not the hub, dead-lettered the message
+    (``hub.ingress`` past its delivery limit); its ``x-liaison`` headers, if any,
+    are then that publisher's, and none of them is read as the hub's record.
     """
     plain = jsonable(dict(headers or {}))
     salvaged = _salvage(body)
+    from_hub = user_id is not None and user_id == hub_user
     # The property names the original publisher only on letters the broker moved; on
-    # the router's own dead letters it is the hub's user (the router set it).
-    publisher = _short(user_id) if user_id != hub_user else None
-    original_user = _short(plain.get(wire.H_ORIGINAL_USER)) or publisher
-    sender = salvaged.get("sender")
-    if original_user and original_user != hub_user:
-        # The user RabbitMQ validated outranks what the body claims (it may be a spoof).
-        code = original_user[len(user_prefix) :] if original_user.startswith(user_prefix) else None
-        sender = code or original_user
+    # the hub's own dead letters it is the hub's user, and then (only then) the
+    # x-liaison headers are the hub's record, not a participant's claim.
+    publisher = _short(user_id) if not from_hub else None
+    # On anything else the x-liaison headers are the publisher's own (a participant's
+    # publish the broker moved here): shown under `dlq show`, trusted for nothing.
+    hub = plain if from_hub else {}
+    deaths = _death_queues(plain.get("x-death"))
+    original_user = _short(hub.get(wire.H_ORIGINAL_USER)) or publisher
     type_name = _short(type_) or salvaged.get("type")
-    original_key = _short(plain.get(wire.H_ORIGINAL_ROUTING_KEY))
-    from_ingress = plain.get(wire.H_ORIGINAL_EXCHANGE) == wire.INGRESS_EXCHANGE
+    original_key = _short(hub.get(wire.H_ORIGINAL_ROUTING_KEY))
+    from_ingress = hub.get(wire.H_ORIGINAL_EXCHANGE) == wire.INGRESS_EXCHANGE
     routing_key = type_name or (original_key if from_ingress else None) or "unknown"
     usable_id = message_id if message_id and len(message_id) <= _ID_LIMIT else None
-    return DeadLetter(
+    reason = _short(hub.get(wire.H_REASON))
+    reason_text = _text(hub.get(wire.H_REASON_TEXT))
+    if not from_hub and deaths:
+        # The broker puts its own entry first in x-death (a participant may have
+        # written others after it).
+        reason = _short(_first_death_reason(plain.get("x-death")))
+        reason_text = f"moved here by RabbitMQ from {deaths[0]} ({reason or '?'})"
+    letter = DeadLetter(
         message_id=usable_id or salvaged.get("message_id") or body_id(body),
         type=type_name,
-        sender=sender,
-        reason=_short(plain.get(wire.H_REASON)),
-        reason_text=_text(plain.get(wire.H_REASON_TEXT)),
-        reason_path=_text(plain.get(wire.H_REASON_PATH)),
-        recipient=_short(plain.get(wire.H_RECIPIENT)),
+        sender=None,
+        reason=reason,
+        reason_text=reason_text,
+        reason_path=_text(hub.get(wire.H_REASON_PATH)),
+        recipient=_short(hub.get(wire.H_RECIPIENT)),
         original_user=original_user,
         claimed_sender=salvaged.get("sender"),
         user_id=_short(user_id),
-        death_queues=_death_queues(plain.get("x-death")),
-        original_exchange=_short(plain.get(wire.H_ORIGINAL_EXCHANGE)),
+        death_queues=deaths,
+        original_exchange=_short(hub.get(wire.H_ORIGINAL_EXCHANGE)),
+        parked_by=_short(hub.get(wire.H_PARKED_BY)),
         routing_key=routing_key,
         timestamp=timestamp,
         headers=plain,
         body=body,
     )
+    problem = identity_problem(letter, hub_user=hub_user, user_prefix=user_prefix)
+    if problem is None and letter.claimed_sender is not None:
+        return replace(letter, sender=letter.claimed_sender)
+    if original_user and original_user != hub_user:
+        # Who RabbitMQ says published it: shown instead of what the body claims.
+        prefixed = original_user.startswith(user_prefix)
+        shown = original_user[len(user_prefix) :] if prefixed else original_user
+        return replace(letter, sender=shown)
+    return letter
 
 
 def identity_problem(letter: DeadLetter, *, hub_user: str, user_prefix: str = "") -> str | None:
@@ -145,57 +171,82 @@ def identity_problem(letter: DeadLetter, *, hub_user: str, user_prefix: str = ""
 
     The router trusts the hub's user as a relay and skips its identity check on a
     retry, so a retry must only relay bytes whose sender is proven, or a spoof
-    would be laundered. What proves it:
+    would be laundered. Identity comes only from the ``user_id`` property (RabbitMQ
+    validated it) and from headers the hub wrote, which are those of a letter
+    whose ``user_id`` is the hub's; never from ``x-death``, which a participant can
+    write on anything it publishes:
 
-    - no ``x-death`` and the hub's validated ``user_id``: the router published the
-      dead letter, so its headers are the router's record: a copy
-      refused after routing (from ``liaison.deliver``) passed the identity check;
-      one refused at ingress names the RabbitMQ user that published it;
-    - ``x-death`` present (the broker dead-lettered it): the ``user_id`` property,
-      which RabbitMQ validated when the bytes were published; or, without one, a
-      path through inboxes only, which nothing but the router writes to. A path
-      through a retry-delay queue is not proof: a participant may park any bytes
-      there under its own code, and they come back through its own inbox.
+    - published by the hub and parked by a consumer (``x-liaison-parked-by``): the
+      body is the parker's word, so it is not relayed (re-send from the consumer);
+    - published by the hub's retry relay as refused (from ``liaison.retry``): no
+      participant identity at all; or as a participant's own retry
+      (``x-liaison-own-retry``) that its inbox later dead-lettered: its word;
+    - published by the hub and dead-lettered by the broker from a hub queue
+      (``x-death``, an inbox past its delivery limit): the router delivered it, so
+      it passed the identity check;
+    - published by the router as a dead letter: its headers are its record: a copy
+      refused after routing (from ``liaison.deliver``) passed the identity check; one
+      refused at ingress names the RabbitMQ user that published it;
+    - published by anyone else (the broker moved a participant's own publish, e.g.
+      ``hub.ingress`` past its delivery limit): the validated ``user_id`` must be the
+      claimed sender's; without one nothing is proven.
     """
     claimed = letter.claimed_sender
     if claimed is None:
         return None  # bytes the router cannot read: it refuses them again on its own
-    vouched = (hub_user, user_prefix + claimed)
-    if not letter.death_queues:
-        return _router_record_problem(letter, vouched, claimed, hub_user)
-    if letter.user_id is not None:
-        return _matches(letter.user_id, vouched, claimed)
-    if all(queue.startswith("inbox.") for queue in letter.death_queues):
-        return None
-    path = ", ".join(letter.death_queues)
-    return (
-        f"it passed through {path} without a validated user: the hub cannot prove that "
-        f"{claimed!r} sent it"
-    )
-
-
-def _router_record_problem(
-    letter: DeadLetter, vouched: tuple[str, str], claimed: str, hub_user: str
-) -> str | None:
-    if letter.user_id != hub_user:
-        # Participants can park messages in dead letters themselves (through the
-        # retry exchange), with any headers: only the router's own dead letters,
-        # which carry the hub's validated user_id, are the router's record.
-        who = letter.user_id or "an unidentified publisher"
+    if letter.user_id is None:
         return (
-            f"parked in dead letters by {who}, not by the hub: the hub cannot prove "
-            f"that {claimed!r} sent it"
+            f"no validated publisher (no user_id property): the hub cannot prove that "
+            f"{claimed!r} sent it"
         )
-    if letter.original_exchange == wire.DELIVER_EXCHANGE:
-        return None  # refused after routing: it passed the identity check
-    return _matches(letter.original_user, vouched, claimed)
+    if letter.user_id != hub_user:
+        return _matches(letter.user_id, (user_prefix + claimed,), claimed)
+    return _hub_letter_problem(letter, claimed, hub_user, user_prefix)
 
 
-def _matches(user: str | None, vouched: tuple[str, str], claimed: str) -> str | None:
+def _hub_letter_problem(
+    letter: DeadLetter, claimed: str, hub_user: str, user_prefix: str
+) -> str | None:
+    """``identity_problem`` for a letter the hub published (its headers are the hub's)."""
+    own_retry = _short(letter.headers.get(wire.H_OWN_RETRY))
+    problem: str | None = None
+    if letter.parked_by is not None:
+        problem = (
+            f"parked by {letter.parked_by}'s consumer: the body is {letter.parked_by}'s word, "
+            f"and the hub cannot prove that {claimed!r} sent it; re-send it from that side"
+        )
+    elif own_retry is not None:
+        # The relay returned a participant's own retry to its inbox, which then gave
+        # up on it past the delivery limit: the bytes are that participant's word.
+        problem = (
+            f"a retry {own_retry} parked for itself: the body is {own_retry}'s word, and the "
+            f"hub cannot prove that {claimed!r} sent it"
+        )
+    elif letter.original_exchange == wire.RETRY_EXCHANGE:
+        problem = (
+            "refused by the retry relay (no participant's user published it): the hub "
+            f"cannot prove that {claimed!r} sent it"
+        )
+    elif letter.death_queues or letter.original_exchange == wire.DELIVER_EXCHANGE:
+        # The router delivered it (an inbox dead-lettered it past its delivery limit),
+        # or refused one copy after routing: either way it passed the identity check.
+        problem = None
+    else:
+        problem = _matches(letter.original_user, (hub_user, user_prefix + claimed), claimed)
+    return problem
+
+
+def _matches(user: str | None, vouched: tuple[str, ...], claimed: str) -> str | None:
     if user is None:
         return f"no validated publisher is recorded; the body claims sender {claimed!r}"
     if user not in vouched:
         return f"published by RabbitMQ user {user!r} but the body claims sender {claimed!r}"
+    return None
+
+
+def _first_death_reason(deaths: Any) -> Any:
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
+        return deaths[0].get("reason")
     return None
 
 

@@ -33,10 +33,11 @@ class HubQueue:
 def hub_queues(
     participant_codes: Iterable[str], delays: Iterable[str] = tuple(wire.RETRY_DELAYS_MS)
 ) -> tuple[HubQueue, ...]:
-    """Every hub queue in reading order: ingress, inboxes, dead letters, audit, retry delays.
+    """Every hub queue in reading order: ingress, inboxes, dead letters, audit, retries.
 
     ``delays`` are the names of the retry delays the topology planned
-    (``settings.retry_delays_ms``), one ``hub.retry.<name>`` queue each.
+    (``settings.retry_delays_ms``), one ``hub.retry.<name>`` queue each; last comes
+    ``hub.retry.due``, which the retry relay consumes.
     """
     return (
         HubQueue(wire.INGRESS_QUEUE, "ingress"),
@@ -44,6 +45,7 @@ def hub_queues(
         HubQueue(wire.DEAD_QUEUE, "dead"),
         HubQueue(wire.AUDIT_QUEUE, "audit"),
         *(HubQueue(wire.retry_queue(delay), "retry") for delay in delays),
+        HubQueue(wire.RETRY_DUE_QUEUE, "retry"),
     )
 
 
@@ -109,6 +111,11 @@ class HubStatus:
     def router(self) -> Health:
         """The router is alive when something consumes ``hub.ingress``; lag is its depth."""
         return _health(self.row(wire.INGRESS_QUEUE))
+
+    @property
+    def retry_relay(self) -> Health:
+        """The retry relay (in ``liaison serve``) is alive when it consumes ``hub.retry.due``."""
+        return _health(self.row(wire.RETRY_DUE_QUEUE))
 
     @property
     def audit_writer(self) -> Health:
@@ -239,11 +246,14 @@ def evaluate(status: HubStatus, *, max_age_s: float) -> list[Breach]:
 
 
 def warnings(status: HubStatus) -> list[str]:
-    """Worth knowing but not a breach: no audit writer (events wait in the queue)."""
+    """Worth knowing but not a breach: no audit writer or no retry relay (messages wait)."""
     found = []
     writer = status.audit_writer
     if writer.alive is False and status.row(wire.AUDIT_QUEUE) is not None:
         found.append(f"no audit writer consumes {wire.AUDIT_QUEUE} ({writer.lag or 0} waiting)")
+    relay = status.retry_relay
+    if relay.alive is False and status.row(wire.RETRY_DUE_QUEUE) is not None:
+        found.append(f"no retry relay consumes {wire.RETRY_DUE_QUEUE} ({relay.lag or 0} waiting)")
     if status.note:
         found.append(status.note)
     return found

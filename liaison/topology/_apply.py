@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,11 @@ def observe(api: Management, vhost: str) -> Observed:
         for record in api.bindings(vhost)
         if record["source"]  # the default exchange's implicit bindings are not ours
     )
+    depths = {
+        record["name"]: int(record["messages"])
+        for record in api.queues(vhost)
+        if isinstance(record.get("messages"), int)
+    }
     permissions = {
         record["user"]: Permissions(record["configure"], record["write"], record["read"])
         for record in api.request("GET", f"/vhosts/{q(vhost)}/permissions") or []
@@ -124,6 +129,7 @@ def observe(api: Management, vhost: str) -> Observed:
         users={record["name"]: _tags(record) for record in api.list_users()},
         permissions=permissions,
         topic_permissions={user: frozenset(found) for user, found in topics.items()},
+        depths=depths,
     )
 
 
@@ -135,8 +141,10 @@ def _tags(record: dict[str, Any]) -> tuple[str, ...]:
 
 def diff(settings: Settings, directory: Directory) -> list[Difference]:
     """How the broker differs from the plan for ``directory`` (empty when in sync)."""
+    topology = plan(directory, settings)
     with Management(settings) as api:
-        return compare(plan(directory, settings), observe(api, settings.vhost), tag=PARTICIPANT_TAG)
+        observed = _exact_depths(settings, topology, observe(api, settings.vhost))
+        return compare(topology, observed, tag=PARTICIPANT_TAG)
 
 
 def apply(
@@ -161,13 +169,13 @@ def apply(
         raise ConfigError(f"cannot rotate {', '.join(map(repr, unknown))}: not in the directory")
     topology = plan(directory, settings)
     with Management(settings) as api:
-        observed = observe(api, settings.vhost)
+        observed = _exact_depths(settings, topology, observe(api, settings.vhost))
         differences = compare(topology, observed, tag=PARTICIPANT_TAG)
         fixable = [d for d in differences if d.fixable]
         unresolved = tuple(
             d for d in differences if d.change is not Change.EXTRA and d not in fixable
         )
-        extra = tuple(d for d in differences if d.change is Change.EXTRA)
+        extra = tuple(d for d in differences if d.change is Change.EXTRA and not d.fixable)
         rotated = [
             user
             for user in topology.users
@@ -221,7 +229,37 @@ def _problems(
     return tuple(found)
 
 
+def _exact_depths(settings: Settings, topology: Topology, observed: Observed) -> Observed:
+    """``observed`` with exact depths of the recreatable queues whose arguments changed.
+
+    The management API's counts lag by a statistics interval; whether a delay queue
+    may be deleted and declared again is decided on a passive declare's count.
+    """
+    stale = [
+        spec.name
+        for spec in topology.queues
+        if spec.name in topology.recreatable
+        and spec.name in observed.queues
+        and observed.queues[spec.name] != spec
+    ]
+    if not stale:
+        return observed
+    depths = dict(observed.depths)
+    with _channel(settings) as channel:
+        for name in stale:
+            try:
+                found = channel.queue_declare(queue=name, passive=True)
+            except pika.exceptions.AMQPError as exc:
+                raise BrokerError(f"cannot read the depth of {name}: {exc!r}") from exc
+            depths[name] = int(found.method.message_count)
+    return replace(observed, depths=depths)
+
+
 def _describe(difference: Difference) -> str:
+    if difference.change is Change.EXTRA:
+        return f"remove retired binding {difference.name}"
+    if difference.recreate:
+        return f"recreate empty queue {difference.name} ({difference.detail})"
     detail = f" ({difference.detail})" if "permissions" in difference.what else ""
     return f"{_VERBS[difference.what]} {difference.name}{detail}"
 
@@ -241,7 +279,9 @@ def _repair(
         user = difference.spec
         if difference.what == "permissions" and isinstance(user, UserSpec) and user.code is None:
             _put_permissions(api, topology.vhost, user)
-    _declare(settings, [d.spec for d in fixable if d.what in {"exchange", "queue", "binding"}])
+    declare = [d for d in fixable if d.what in {"exchange", "queue", "binding"}]
+    _declare(settings, [d.spec for d in declare if d.change is Change.MISSING])
+    _migrate(settings, topology, declare)
     passwords: dict[str, str] = {}
     done: set[tuple[str, str]] = set()
     for difference in fixable:
@@ -280,6 +320,80 @@ def _set_password(api: Management, name: str, tags: tuple[str, ...]) -> str:
     return password
 
 
+def _migrate(settings: Settings, topology: Topology, fixable: list[Difference]) -> None:
+    """Remove retired bindings; delete and declare again empty queues whose arguments changed.
+
+    Runs after the missing objects exist, so a recreated delay queue dead-letters to
+    an exchange that is there. Quorum queues refuse ``queue.delete`` with
+    ``if_empty`` (RabbitMQ 3.10 answers 540 NOT_IMPLEMENTED), so emptiness is made
+    to last instead: the queue is unbound first (nothing else can put a message in
+    a delay queue), then counted; empty, it is deleted, declared and bound again;
+    otherwise its bindings are restored and ``apply`` fails, asking for a re-run.
+    Meanwhile a participant's retry with that delay is returned as unroutable (the
+    SDK then keeps the message and tries again).
+    """
+    retired = [d.spec for d in fixable if d.change is Change.EXTRA]
+    recreated = [d.spec for d in fixable if d.recreate and isinstance(d.spec, QueueSpec)]
+    if not retired and not recreated:
+        return
+    with _channel(settings) as channel:
+        for binding in retired:
+            assert isinstance(binding, BindingSpec)
+            _unbind(channel, binding)
+        for queue in recreated:
+            bindings = [b for b in topology.bindings if b.destination == queue.name]
+            observed = _bindings_to(settings, queue.name)
+            for binding in observed:
+                _unbind(channel, binding)
+            waiting = int(
+                channel.queue_declare(queue=queue.name, passive=True).method.message_count
+            )
+            if waiting:
+                _declare_on(channel, observed)
+                raise BrokerError(
+                    f"{queue.name} took {waiting} message(s) since it was read: left as it "
+                    "was; run apply again once they have come due"
+                )
+            channel.queue_delete(queue=queue.name)
+            _declare_on(channel, [queue, *bindings])
+
+
+def _bindings_to(settings: Settings, queue: str) -> list[BindingSpec]:
+    """The bindings the broker has to ``queue`` (from the hub's exchanges)."""
+    with Management(settings) as api:
+        return [
+            BindingSpec(
+                record["source"],
+                record["destination"],
+                record["destination_type"],
+                record["routing_key"],
+                tuple(sorted(record["arguments"].items())),
+            )
+            for record in api.bindings(settings.vhost)
+            if record["source"] and record["destination"] == queue
+        ]
+
+
+def _unbind(channel: Any, binding: BindingSpec) -> None:
+    try:
+        if binding.destination_type == "exchange":
+            channel.exchange_unbind(
+                destination=binding.destination,
+                source=binding.source,
+                routing_key=binding.routing_key,
+                arguments=dict(binding.arguments),
+            )
+        else:
+            channel.queue_unbind(
+                queue=binding.destination,
+                exchange=binding.source,
+                routing_key=binding.routing_key,
+                arguments=dict(binding.arguments),
+            )
+    except pika.exceptions.AMQPError as exc:
+        raise BrokerError(f"RabbitMQ refused to remove {binding}: {exc!r}") from exc
+
+
 @contextmanager
 def _channel(settings: Settings) -> Iterator[Any]:
     try:
@@ -303,37 +417,41 @@ def _declare(settings: Settings, specs: list[Any]) -> None:
     """Declare exchanges, queues and bindings, in that order, over one AMQP channel."""
     if not specs:
         return
-    order = {ExchangeSpec: 0, QueueSpec: 1, BindingSpec: 2}
     with _channel(settings) as channel:
-        for spec in sorted(specs, key=lambda s: order[type(s)]):
-            try:
-                if isinstance(spec, ExchangeSpec):
-                    channel.exchange_declare(
-                        exchange=spec.name,
-                        exchange_type=spec.type,
-                        durable=spec.durable,
-                        internal=spec.internal,
-                    )
-                elif isinstance(spec, QueueSpec):
-                    channel.queue_declare(
-                        queue=spec.name, durable=spec.durable, arguments=spec.argument_map()
-                    )
-                elif spec.destination_type == "queue":
-                    channel.queue_bind(
-                        queue=spec.destination,
-                        exchange=spec.source,
-                        routing_key=spec.routing_key,
-                        arguments=dict(spec.arguments),
-                    )
-                else:
-                    channel.exchange_bind(
-                        destination=spec.destination,
-                        source=spec.source,
-                        routing_key=spec.routing_key,
-                        arguments=dict(spec.arguments),
-                    )
-            except pika.exceptions.AMQPError as exc:
-                raise BrokerError(f"RabbitMQ refused to declare {spec}: {exc!r}") from exc
+        _declare_on(channel, specs)
+
+
+def _declare_on(channel: Any, specs: list[Any]) -> None:
+    order = {ExchangeSpec: 0, QueueSpec: 1, BindingSpec: 2}
+    for spec in sorted(specs, key=lambda s: order[type(s)]):
+        try:
+            if isinstance(spec, ExchangeSpec):
+                channel.exchange_declare(
+                    exchange=spec.name,
+                    exchange_type=spec.type,
+                    durable=spec.durable,
+                    internal=spec.internal,
+                )
+            elif isinstance(spec, QueueSpec):
+                channel.queue_declare(
+                    queue=spec.name, durable=spec.durable, arguments=spec.argument_map()
+                )
+            elif spec.destination_type == "queue":
+                channel.queue_bind(
+                    queue=spec.destination,
+                    exchange=spec.source,
+                    routing_key=spec.routing_key,
+                    arguments=dict(spec.arguments),
+                )
+            else:
+                channel.exchange_bind(
+                    destination=spec.destination,
+                    source=spec.source,
+                    routing_key=spec.routing_key,
+                    arguments=dict(spec.arguments),
+                )
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerError(f"RabbitMQ refused to declare {spec}: {exc!r}") from exc
 
 
 __all__ = ["ApplyReport", "apply", "diff", "observe"]

@@ -47,8 +47,12 @@ class Difference:
     what: str
     name: str
     detail: str = ""
-    #: The planned object (for missing or changed ones): what ``apply`` would declare.
+    #: The planned object (for missing or changed ones): what ``apply`` would declare;
+    #: for a retired binding, the binding ``apply`` removes.
     spec: Spec | None = field(default=None, compare=False)
+    #: A changed queue that only holds messages in passing and is empty now: ``apply``
+    #: deletes it (if still empty) and declares it again with the planned arguments.
+    recreate: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         detail = f": {self.detail}" if self.detail else ""
@@ -56,12 +60,17 @@ class Difference:
 
     @property
     def fixable(self) -> bool:
-        """Whether ``apply`` repairs it: missing things and permissions; not changed queues."""
+        """Whether ``apply`` repairs it: missing things, permissions, retired bindings and
+        empty delay queues; not other changed queues, nor other extras."""
         if self.change is Change.EXTRA:
-            return False
+            return self.what == "binding" and self.spec is not None
         if self.what == "user" and isinstance(self.spec, UserSpec) and self.spec.code is None:
             return False  # the hub's own user: its password is in amqp_url, not ours to set
-        return self.change is Change.MISSING or self.what in {"permissions", "topic-permissions"}
+        return (
+            self.change is Change.MISSING
+            or self.what in {"permissions", "topic-permissions"}
+            or self.recreate
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class Observed:
     #: Users with permissions on the vhost.
     permissions: Mapping[str, Permissions]
     topic_permissions: Mapping[str, frozenset[TopicPermission]]
+    #: Messages in each queue (ready and unacked), where the broker said.
+    depths: Mapping[str, int] = field(default_factory=dict)
 
 
 def compare(topology: Topology, observed: Observed, *, tag: str) -> list[Difference]:
@@ -141,9 +152,7 @@ def _compare_queues(topology: Topology, observed: Observed) -> list[Difference]:
         if actual is None:
             found.append(_missing(spec))
         elif actual != spec:
-            found.append(
-                Difference(Change.CHANGED, "queue", spec.name, _argument_delta(actual, spec), spec)
-            )
+            found.append(_changed_queue(topology, observed, actual, spec))
     planned = {spec.name for spec in topology.queues}
     found += [
         Difference(Change.EXTRA, "queue", name, "not in the plan; left in place")
@@ -151,6 +160,25 @@ def _compare_queues(topology: Topology, observed: Observed) -> list[Difference]:
         if name.startswith(QUEUE_PREFIXES) and name not in planned
     ]
     return found
+
+
+def _changed_queue(
+    topology: Topology, observed: Observed, actual: QueueSpec, spec: QueueSpec
+) -> Difference:
+    delta = _argument_delta(actual, spec)
+    if spec.name not in topology.recreatable:
+        note = " (arguments cannot change in place: drain, delete, re-apply)"
+        return Difference(Change.CHANGED, "queue", spec.name, delta + note, spec)
+    waiting = observed.depths.get(spec.name)
+    if waiting == 0:
+        note = " (a retry-delay queue, empty: apply deletes and declares it again)"
+        return Difference(Change.CHANGED, "queue", spec.name, delta + note, spec, recreate=True)
+    count = "an unknown number of" if waiting is None else str(waiting)
+    note = (
+        f" (a retry-delay queue holding {count} message(s): apply recreates it once it is"
+        " empty; re-run apply when they have come due)"
+    )
+    return Difference(Change.CHANGED, "queue", spec.name, delta + note, spec)
 
 
 def _argument_delta(actual: QueueSpec, spec: QueueSpec) -> str:
@@ -163,7 +191,7 @@ def _argument_delta(actual: QueueSpec, spec: QueueSpec) -> str:
     if actual.durable != spec.durable:
         parts.append(f"durable {actual.durable} -> {spec.durable}")
     # A queue's arguments are fixed at declaration: changing them means deleting it.
-    return "; ".join(parts) + " (arguments cannot change in place: drain, delete, re-apply)"
+    return "; ".join(parts)
 
 
 def _compare_bindings(topology: Topology, observed: Observed) -> list[Difference]:
@@ -171,9 +199,22 @@ def _compare_bindings(topology: Topology, observed: Observed) -> list[Difference
     planned = set(topology.bindings)
     ours = {spec.name for spec in topology.exchanges}
     found += [
+        Difference(
+            Change.EXTRA,
+            "binding",
+            _binding_name(binding),
+            "retired: a side door past the hub; apply removes it",
+            binding,
+        )
+        for binding in topology.retired
+        if binding in observed.bindings
+    ]
+    retired = set(topology.retired)
+    found += [
         Difference(Change.EXTRA, "binding", _binding_name(binding), "not in the plan")
         for binding in sorted(observed.bindings, key=str)
         if binding not in planned
+        and binding not in retired
         and binding.source in ours
         # Someone's own queue tapping an exchange (an audit mirror) is not drift.
         and (

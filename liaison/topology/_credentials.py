@@ -1,6 +1,7 @@
 """Participant credential files: where they live, how they are written, whether they work.
 
-A file is ``<credentials_dir>/<code>.env`` holding ``LIAISON_AMQP_URL=…``, mode 0600.
+A file is ``<credentials_dir>/<code>.env`` holding ``LIAISON_PARTICIPANT``,
+``LIAISON_AMQP_URL`` and ``LIAISON_HUB_USER``, mode 0600.
 Whether a file *works* is found by trying it (an AMQP login with its URL), never by
 reading it alone: a file can name the right broker, vhost and user and still hold a
 password that another checkout has since replaced.
@@ -72,7 +73,11 @@ def credentials_url(settings: Settings, user: str, password: str) -> str:
 
 
 def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
-    """Write ``LIAISON_AMQP_URL=…`` for ``code``, readable by the owner only (0600)."""
+    """Write ``code``'s connection settings, readable by the owner only (0600).
+
+    ``LIAISON_PARTICIPANT`` (whose URL this is), ``LIAISON_AMQP_URL``, and
+    ``LIAISON_HUB_USER``: the only ``user_id`` the SDK consumer accepts on a delivery.
+    """
     settings.credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = credentials_path(settings, code)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -81,7 +86,12 @@ def write_credentials(settings: Settings, code: str, user: str, password: str) -
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n".encode())
+        lines = (
+            f"LIAISON_PARTICIPANT={code}\n"
+            f"LIAISON_AMQP_URL={credentials_url(settings, user, password)}\n"
+            f"LIAISON_HUB_USER={settings.hub_user}\n"
+        )
+        os.write(fd, lines.encode())
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -34,10 +34,19 @@ from schemas import wire
 #: to every delay queue). ``all-with-x`` exists since RabbitMQ 3.10.
 RETRY_DELAY_EXCHANGE: Final = "liaison.retry.delay"
 #: The ``x-liaison-delay`` value that parks a message in dead letters instead of a delay
-#: queue: a consumer's last word on a message it cannot handle. Participants may not
-#: publish to ``liaison.dead``; this exchange-to-exchange binding lets them reach it
-#: through ``liaison.retry`` (permissions are checked on the exchange published to only).
+#: queue: a consumer's last word on a message it cannot handle. It goes, without delay,
+#: to the retry relay (``liaison.retry.due``), which forwards it to ``liaison.dead`` as
+#: the hub, saying who parked it: participants never reach ``hub.dead`` themselves.
 PARK_DELAY: Final = wire.PARK_DELAY
+#: Why nothing a participant parks goes straight back to ``liaison.deliver`` (or to
+#: ``liaison.dead``): RabbitMQ checks topic permissions on the routing key only, and
+#: dead-letters a message to every routing key it carries, those in its ``CC`` and
+#: ``BCC`` headers included. A delay queue dead-lettering to the direct
+#: ``liaison.deliver`` would put a participant's bytes in any inbox it names in
+#: ``CC``. So delay queues dead-letter to an internal fanout (routing keys mean
+#: nothing there; internal: nobody publishes to it, and RabbitMQ 3.10 dead-letters
+#: into internal exchanges, checked on the broker), read only by the hub's relay.
+RETRY_DUE_EXCHANGE: Final = wire.RETRY_DUE_EXCHANGE
 #: Tag on every participant user the topology creates, so ``diff`` can find stale ones.
 PARTICIPANT_TAG: Final = "liaison-participant"
 
@@ -164,6 +173,13 @@ class Topology:
             *map(str, self.users),
         ]
 
+    #: Bindings earlier plans made that must not exist any more (a side door):
+    #: ``apply`` removes them, ``diff`` reports them.
+    retired: tuple[BindingSpec, ...] = ()
+    #: Queues that only hold messages in passing (the retry delays): when their
+    #: arguments change, ``apply`` deletes and declares them again if they are empty.
+    recreatable: frozenset[str] = frozenset()
+
     def user(self, name: str) -> UserSpec | None:
         """The planned user ``name``, if any."""
         return next((user for user in self.users if user.name == name), None)
@@ -221,6 +237,7 @@ def plan(directory: Directory, settings: Settings) -> Topology:
         ExchangeSpec(wire.AUDIT_EXCHANGE, "fanout"),
         ExchangeSpec(wire.RETRY_EXCHANGE, "topic"),
         ExchangeSpec(RETRY_DELAY_EXCHANGE, "headers", internal=True),
+        ExchangeSpec(RETRY_DUE_EXCHANGE, "fanout", internal=True),
     )
     queues = [
         QueueSpec.of(wire.INGRESS_QUEUE, _dead_lettered(settings)),
@@ -230,28 +247,31 @@ def plan(directory: Directory, settings: Settings) -> Topology:
         QueueSpec.of(
             wire.AUDIT_QUEUE, _dead_lettered(settings, **{"x-single-active-consumer": True})
         ),
+        # Past its delivery limit (a relay that keeps failing on a message) the broker
+        # moves a message to liaison.dead, keeping the participant's user_id: the
+        # operator's tools trust nothing else on it.
+        QueueSpec.of(wire.RETRY_DUE_QUEUE, _dead_lettered(settings)),
     ]
     bindings = [
         BindingSpec(wire.INGRESS_EXCHANGE, wire.INGRESS_QUEUE, routing_key="#"),
         BindingSpec(wire.DEAD_EXCHANGE, wire.DEAD_QUEUE),
         BindingSpec(wire.AUDIT_EXCHANGE, wire.AUDIT_QUEUE),
         BindingSpec(wire.RETRY_EXCHANGE, RETRY_DELAY_EXCHANGE, "exchange", routing_key="#"),
+        BindingSpec(RETRY_DUE_EXCHANGE, wire.RETRY_DUE_QUEUE),
     ]
+    park = _freeze({"x-match": "all-with-x", wire.H_DELAY: PARK_DELAY})
     bindings.append(
-        BindingSpec(
-            RETRY_DELAY_EXCHANGE,
-            wire.DEAD_EXCHANGE,
-            "exchange",
-            arguments=_freeze({"x-match": "all-with-x", wire.H_DELAY: PARK_DELAY}),
-        )
+        BindingSpec(RETRY_DELAY_EXCHANGE, RETRY_DUE_EXCHANGE, "exchange", arguments=park)
     )
+    # Before the retry relay, parked messages went straight to liaison.dead: any bytes,
+    # any headers (a forged x-death), no hub in between.
+    retired = (BindingSpec(RETRY_DELAY_EXCHANGE, wire.DEAD_EXCHANGE, "exchange", arguments=park),)
     for delay, milliseconds in settings.retry_delays_ms.items():
         name = wire.retry_queue(delay)
-        # Quorum queues honour a queue-wide x-message-ttl since RabbitMQ 3.10. No
-        # x-dead-letter-routing-key: an expired message keeps its routing key, which
-        # is the recipient's code, so liaison.deliver puts it back in that inbox.
+        # Quorum queues honour a queue-wide x-message-ttl since RabbitMQ 3.10. An expired
+        # message goes to the retry relay, which alone puts it back in an inbox.
         arguments = _dead_lettered(settings, **{"x-message-ttl": milliseconds})
-        arguments["x-dead-letter-exchange"] = wire.DELIVER_EXCHANGE
+        arguments["x-dead-letter-exchange"] = RETRY_DUE_EXCHANGE
         queues.append(QueueSpec.of(name, arguments))
         bindings.append(
             BindingSpec(
@@ -273,13 +293,23 @@ def plan(directory: Directory, settings: Settings) -> Topology:
                 f"{hub.name!r}; set user_prefix or change the hub's user"
             )
     users = (hub, *(participant_user(p, settings) for p in directory))
-    return Topology(settings.vhost, exchanges, tuple(queues), tuple(bindings), users)
+    recreatable = frozenset(wire.retry_queue(delay) for delay in settings.retry_delays_ms)
+    return Topology(
+        settings.vhost,
+        exchanges,
+        tuple(queues),
+        tuple(bindings),
+        users,
+        retired=retired,
+        recreatable=recreatable,
+    )
 
 
 __all__ = [
     "PARK_DELAY",
     "PARTICIPANT_TAG",
     "RETRY_DELAY_EXCHANGE",
+    "RETRY_DUE_EXCHANGE",
     "ArgValue",
     "BindingSpec",
     "ExchangeSpec",

@@ -4,14 +4,17 @@ Everything here follows the wire contract (README, "Wire contract"), using no
 module of this project, so it can be copied into any institution's code base:
 
     LIAISON_AMQP_URL=amqp://<user>:<password>@host:5672/<vhost> \\
-    LIAISON_PARTICIPANT=gs \\
+    LIAISON_PARTICIPANT=gs LIAISON_HUB_USER=<the hub's user> \\
     python plain_pika.py --to gs-archives [--key signing-key.pem] [--wait 5]
 
 It publishes a ``correspondence.letter`` to ``liaison.ingress`` (routing key =
 the type, ``user_id`` = its RabbitMQ user, persistent, mandatory, with publisher
 confirms), signed with Ed25519 when ``--key`` is given, prints the message id,
 then prints each message of its inbox as one JSON line and acks it, until the
-inbox stays empty for ``--wait`` seconds.
+inbox stays empty for ``--wait`` seconds. A message the hub did not publish
+(``user_id`` other than ``LIAISON_HUB_USER``) is not printed: it is given up on
+through ``liaison.retry`` (``x-liaison-delay: dead``, reason ``not_from_hub``),
+with properties built afresh, and acked once the broker confirmed that.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 import pika
 
 INGRESS_EXCHANGE = "liaison.ingress"
+RETRY_EXCHANGE = "liaison.retry"
 CONTENT_TYPE = "application/vnd.liaison.envelope+json"
 
 
@@ -94,13 +98,47 @@ def publish(channel: Any, envelope: dict[str, Any], user: str) -> None:
     )
 
 
-def read_inbox(channel: Any, code: str, wait: float) -> int:
+def give_up(channel: Any, code: str, user: str, properties: Any, body: bytes, why: str) -> None:
+    """Park a delivery in the hub's dead letters through ``liaison.retry``, then return.
+
+    The properties are built afresh: the delivery's carry the hub's ``user_id``, which
+    RabbitMQ refuses from this connection (406). The routing key is our own code.
+    """
+    channel.basic_publish(
+        exchange=RETRY_EXCHANGE,
+        routing_key=code,
+        body=body,
+        properties=pika.BasicProperties(
+            content_type=CONTENT_TYPE,
+            delivery_mode=2,
+            message_id=properties.message_id,
+            type=properties.type,
+            correlation_id=properties.correlation_id,
+            user_id=user,
+            headers={
+                "x-liaison-delay": "dead",
+                "x-liaison-reason": "not_from_hub",
+                "x-liaison-reason-text": why[:1000],
+            },
+        ),
+        mandatory=True,
+    )
+
+
+def read_inbox(channel: Any, code: str, wait: float, *, user: str, hub_user: str) -> int:
     """Print and ack every message of ``inbox.<code>`` until none comes for ``wait`` s."""
     count = 0
     channel.basic_qos(prefetch_count=10)
     for method, properties, body in channel.consume(f"inbox.{code}", inactivity_timeout=wait):
         if method is None:
             break
+        if properties.user_id != hub_user:
+            # Only the hub publishes to an inbox: anything else came through a side door.
+            why = f"published by {properties.user_id!r}, not by the hub {hub_user!r}"
+            give_up(channel, code, user, properties, body, why)
+            print(json.dumps({"refused": why}), flush=True)
+            channel.basic_ack(method.delivery_tag)
+            continue
         try:
             envelope = json.loads(body)
             summary = {
@@ -124,13 +162,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("LIAISON_AMQP_URL"))
     parser.add_argument("--participant", default=os.environ.get("LIAISON_PARTICIPANT"))
+    parser.add_argument("--hub-user", default=os.environ.get("LIAISON_HUB_USER"))
     parser.add_argument("--to", action="append", default=[], help="recipient code (repeat)")
     parser.add_argument("--subject", default="Hello from plain pika")
     parser.add_argument("--key", default=os.environ.get("LIAISON_SIGNING_KEY"))
     parser.add_argument("--wait", type=float, default=5.0, help="idle seconds before leaving")
     args = parser.parse_args()
-    if not args.url or not args.participant:
-        parser.error("--url and --participant (or LIAISON_AMQP_URL, LIAISON_PARTICIPANT)")
+    if not args.url or not args.participant or not args.hub_user:
+        parser.error(
+            "--url, --participant and --hub-user "
+            "(or LIAISON_AMQP_URL, LIAISON_PARTICIPANT, LIAISON_HUB_USER)"
+        )
     user = unquote(urlsplit(args.url).username or "")
     envelope = letter(args.participant, args.to, args.subject)
     if args.key:
@@ -142,7 +184,7 @@ def main() -> int:
         try:
             publish(channel, envelope, user)
             print(json.dumps({"published": envelope["message_id"]}), flush=True)
-            read_inbox(channel, args.participant, args.wait)
+            read_inbox(channel, args.participant, args.wait, user=user, hub_user=args.hub_user)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             print(f"not delivered to the hub: {exc}", file=sys.stderr)
             return 1

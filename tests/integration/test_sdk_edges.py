@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -95,7 +96,11 @@ class TestPlainPika:
         gs = participant(hub, "gs")
         result = subprocess.run(
             [sys.executable, str(PLAIN_PIKA), "--to", "gs-archives", "--wait", "2"],
-            env=_env(LIAISON_AMQP_URL=gs.amqp_url, LIAISON_PARTICIPANT="gs"),
+            env=_env(
+                LIAISON_AMQP_URL=gs.amqp_url,
+                LIAISON_PARTICIPANT="gs",
+                LIAISON_HUB_USER=hub.hub_user,
+            ),
             capture_output=True,
             text=True,
             timeout=60,
@@ -111,6 +116,72 @@ class TestPlainPika:
         assert str(letter.message_id) == published
         assert isinstance(letter.payload, Letter)
         assert letter.sender == "gs"
+
+    def test_refuses_a_copy_the_hub_did_not_publish(self, hub: Settings) -> None:
+        """A copy without the hub's user_id is not printed: it is given up on through
+        liaison.retry (fresh properties, no 406) and reaches hub.dead via the relay."""
+        stray = example_payload("correspondence.note", 1)
+        body = json.dumps(
+            {
+                "message_id": str(uuid4()),
+                "type": "correspondence.note",
+                "schema_version": 1,
+                "sender": "gs-legal",
+                "recipients": ["emb-paris"],
+                "created_at": "2026-11-30T03:00:00Z",
+                "payload": stray.model_dump(mode="json"),
+            }
+        ).encode()
+        connection = blocking(hub.amqp_url)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(  # no user_id: as if through a side door
+                wire.DELIVER_EXCHANGE, "emb-paris", body, mandatory=True
+            )
+        finally:
+            connection.close()
+        paris = participant(hub, "emb-paris")
+        result = subprocess.run(
+            [sys.executable, str(PLAIN_PIKA), "--to", "gs", "--wait", "2"],
+            env=_env(
+                LIAISON_AMQP_URL=paris.amqp_url,
+                LIAISON_PARTICIPANT="emb-paris",
+                LIAISON_HUB_USER=hub.hub_user,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [next(iter(line)) for line in lines] == ["published", "refused"]
+        found = _dead_letter(hub, json.loads(body)["message_id"])
+        assert found is not None
+        assert found.headers[wire.H_PARKED_BY] == "emb-paris"
+        assert found.headers[wire.H_REASON] == "not_from_hub"
+        assert found.user_id == hub.hub_user
+        (letter,) = _collect(hub, "gs", 1)
+        assert letter.sender == "emb-paris"
+
+
+def _dead_letter(settings: Settings, message_id: str, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    connection = blocking(settings.amqp_url)
+    try:
+        channel = connection.channel()
+        while time.monotonic() < deadline:
+            method, properties, _body = channel.basic_get(wire.DEAD_QUEUE)
+            if method is None:
+                time.sleep(0.2)
+                continue
+            channel.basic_ack(method.delivery_tag)
+            if properties.message_id == message_id:
+                return properties
+    finally:
+        connection.close()
+    return None
 
 
 def _dead_reason(settings: Settings, message_id: str, timeout: float = 15) -> str | None:
@@ -217,6 +288,7 @@ class TestSignatures:
             env=_env(
                 LIAISON_AMQP_URL=gs.amqp_url,
                 LIAISON_PARTICIPANT="gs",
+                LIAISON_HUB_USER=settings.hub_user,
                 LIAISON_SIGNING_KEY=str(key_path),
             ),
             capture_output=True,

@@ -188,7 +188,11 @@ def test_a_running_consumer_stops_on_sigterm(hub: Settings, tmp_path: Path) -> N
         encoding="utf-8",
     )
     settings = participant(hub, "dir-european")
-    env = {"LIAISON_PARTICIPANT": settings.code, "LIAISON_AMQP_URL": settings.amqp_url}
+    env = {
+        "LIAISON_PARTICIPANT": settings.code,
+        "LIAISON_AMQP_URL": settings.amqp_url,
+        "LIAISON_HUB_USER": settings.hub_user or "",
+    }
     with Publisher(participant(hub, "gs")) as gs:
         sent = gs.publish(example_payload("correspondence.letter", 1), recipients=["dir-european"])
     process = subprocess.Popen(

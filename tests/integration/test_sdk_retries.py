@@ -16,6 +16,7 @@ import pika
 import pytest
 
 from consumers import Consumer, Outcome, RetryPolicy, SqliteStore
+from liaison.audit.events import body_id
 from liaison.management import Management
 from liaison.settings import Settings
 from producers import Publisher, PublishError
@@ -141,8 +142,10 @@ def test_a_handler_that_always_fails_ends_in_dead_letters_with_its_error(hub: Se
     assert headers[wire.H_REASON_TEXT] == f"ValueError: cannot file {sent.message_id}"
     assert headers[wire.H_ATTEMPT] == 3
     assert headers[wire.H_RECIPIENT] == "gs-it"
-    # RabbitMQ validated who parked it.
-    assert properties.user_id == hub.user_for("gs-it")
+    # The hub's relay forwarded it (RabbitMQ validated that), saying who parked it:
+    # the participant its own validated user named.
+    assert properties.user_id == hub.hub_user
+    assert headers[wire.H_PARKED_BY] == "gs-it"
 
 
 def test_a_type_without_handler_and_garbage_are_parked_not_fatal(hub: Settings) -> None:
@@ -167,7 +170,8 @@ def test_a_type_without_handler_and_garbage_are_parked_not_fatal(hub: Settings) 
         consumer.drain(timeout=20, until=lambda: consumer.counts[Outcome.PARKED] >= 2)
     ((no_handler, _),) = _dead_letters(hub, sent.message_id)
     assert no_handler.headers[wire.H_REASON] == "no_handler"
-    ((garbage, body),) = _dead_letters(hub, garbage_id)
+    # Filed under the body's digest: the relay takes ids from bodies, never properties.
+    ((garbage, body),) = _dead_letters(hub, body_id(b"{garbage"))
     assert garbage.headers[wire.H_REASON] == "not_json"
     assert body == b"{garbage"
 
@@ -240,7 +244,8 @@ def test_a_lost_connection_is_retried_with_the_same_message_id(hub: Settings) ->
 
 def test_parking_reaches_dead_letters_only(hub: Settings) -> None:
     """x-liaison-delay: dead on liaison.retry reaches hub.dead (which participants cannot
-    publish to) and no delay queue: x- headers take part in the match (all-with-x)."""
+    publish to) through the hub's relay and no delay queue: x- headers take part in the
+    match (all-with-x)."""
     council = participant(hub, "council")
     message_id = str(uuid.uuid4())
     with Publisher(council) as publisher:
@@ -252,6 +257,8 @@ def test_parking_reaches_dead_letters_only(hub: Settings) -> None:
             headers={wire.H_DELAY: "dead", wire.H_REASON: "handler_error"},
         )
     assert [depth(hub, wire.retry_queue(delay)) for delay in TEST_DELAYS_MS] == [0, 0]
-    ((properties, body),) = _dead_letters(hub, message_id)
+    # Filed under the body's digest: the body carries no message id of its own.
+    ((properties, body),) = _dead_letters(hub, body_id(b'{"parked": true}'))
     assert body == b'{"parked": true}'
-    assert properties.user_id == hub.user_for("council")
+    assert properties.user_id == hub.hub_user
+    assert properties.headers[wire.H_PARKED_BY] == "council"

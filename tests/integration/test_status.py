@@ -58,7 +58,7 @@ class TestStatus:
         assert data["router"]["alive"] is False
         names = [q["name"] for q in data["queues"]]
         assert names[0] == "hub.ingress" and "inbox.duty-officer" in names
-        assert names[-3:] == ["hub.retry.5s", "hub.retry.30s", "hub.retry.5m"]
+        assert names[-4:] == ["hub.retry.5s", "hub.retry.30s", "hub.retry.5m", "hub.retry.due"]
 
     def test_forced_amqp_mode(self, hub_settings: Settings) -> None:
         """--source amqp reads exact depths by passive declares, at once, and says so."""

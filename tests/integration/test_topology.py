@@ -21,6 +21,8 @@ from click.testing import CliRunner
 from liaison.cli import main
 from liaison.directory import Directory, load_directory
 from liaison.management import Management, q
+from liaison.retries import RelayContext
+from liaison.retry_relay import RetryRelay, start_relay
 from liaison.settings import Settings
 from liaison.topology import (
     RETRY_DELAY_EXCHANGE,
@@ -72,7 +74,8 @@ def api(settings: Settings) -> Iterator[Management]:
 
 def _url(settings: Settings, code: str) -> str:
     text = credentials_path(settings, code).read_text(encoding="utf-8")
-    return text.strip().removeprefix("LIAISON_AMQP_URL=")
+    (line,) = [line for line in text.splitlines() if line.startswith("LIAISON_AMQP_URL=")]
+    return line.removeprefix("LIAISON_AMQP_URL=")
 
 
 def _password(settings: Settings, code: str) -> str:
@@ -108,6 +111,7 @@ class TestApply:
             wire.INGRESS_QUEUE,
             wire.DEAD_QUEUE,
             wire.AUDIT_QUEUE,
+            wire.RETRY_DUE_QUEUE,
             *(wire.retry_queue(delay) for delay in wire.RETRY_DELAYS_MS),
             *(wire.inbox_queue(code) for code in directory.codes()),
         }
@@ -120,7 +124,8 @@ class TestApply:
         assert "x-dead-letter-exchange" not in queues[wire.DEAD_QUEUE]["arguments"]
         delay = queues["hub.retry.5s"]["arguments"]
         assert delay["x-message-ttl"] == 5_000
-        assert delay["x-dead-letter-exchange"] == wire.DELIVER_EXCHANGE
+        # To the retry relay, never to liaison.deliver (CC/BCC would reach any inbox).
+        assert delay["x-dead-letter-exchange"] == wire.RETRY_DUE_EXCHANGE
         assert "x-dead-letter-routing-key" not in delay
 
         bindings = {(b["source"], b["destination"], b["routing_key"]) for b in api.bindings(vhost)}
@@ -498,23 +503,35 @@ class TestParticipantPermissions:
         )
 
     def test_parked_message_comes_back_after_the_delay(
-        self, berlin: pika.BlockingConnection
+        self, applied: Settings, small: tuple[Settings, Directory], berlin: pika.BlockingConnection
     ) -> None:
-        """A message parked on liaison.retry for 5s returns to its own inbox, same key."""
-        channel = self._channel(berlin)
-        channel.basic_publish(
-            wire.RETRY_EXCHANGE,
-            "emb-berlin",
-            b"again",
-            pika.BasicProperties(headers={wire.H_DELAY: "5s"}, delivery_mode=2),
-            mandatory=True,
-        )
-        deadline = time.monotonic() + 15
-        method = None
-        while method is None and time.monotonic() < deadline:
-            method, _, body = channel.basic_get("inbox.emb-berlin", auto_ack=True)
-            if method is None:
-                time.sleep(0.25)
+        """A message parked on liaison.retry for 5s returns to its own inbox, same key, through
+        the hub's retry relay (run here in-process, as `liaison serve` runs it)."""
+        relay = RetryRelay(applied, RelayContext(small[1], applied.hub_user, applied.user_prefix))
+        thread = start_relay(relay)
+        try:
+            channel = self._channel(berlin)
+            channel.basic_publish(
+                wire.RETRY_EXCHANGE,
+                "emb-berlin",
+                b"again",
+                pika.BasicProperties(
+                    headers={wire.H_DELAY: "5s"},
+                    delivery_mode=2,
+                    user_id=applied.user_for("emb-berlin"),
+                ),
+                mandatory=True,
+            )
+            deadline = time.monotonic() + 15
+            method = None
+            while method is None and time.monotonic() < deadline:
+                method, properties, body = channel.basic_get("inbox.emb-berlin", auto_ack=True)
+                if method is None:
+                    time.sleep(0.25)
+        finally:
+            relay.stop()
+            thread.join(timeout=10)
         assert method is not None, "the parked message never came back"
         assert body == b"again"
         assert method.routing_key == "emb-berlin"
+        assert properties.user_id == applied.hub_user

@@ -34,7 +34,11 @@ CORPUS = Path(__file__).parent / "corpus"
 SIGNER = "treaty-depositary"
 #: A RabbitMQ user that exists on the broker but not in the directory.
 GHOST = "ghost"
-OUTCOMES = ("dead_letter", "delivered", "duplicate", "broker_refused")
+OUTCOMES = ("dead_letter", "delivered", "duplicate", "broker_refused", "parked", "own_retry")
+#: Where a case is published unless it says otherwise.
+INGRESS = "liaison.ingress"
+#: Cases published here go to the hub's retry relay, not to the router.
+RETRY = "liaison.retry"
 
 _NOW = re.compile(r"^\$now(?:([+-])(\d+)([smhd]))?(\|naive)?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -63,6 +67,8 @@ class Built:
     user_id: str | None  # a participant code, "hub", or None for no user_id property
     routing_key: str
     headers: dict[str, Any]
+    #: ``liaison.ingress`` (the router) or ``liaison.retry`` (the retry relay).
+    exchange: str
     content_type: str
     outcome: str
     reason: str | None
@@ -117,6 +123,7 @@ def build(case: dict[str, Any], keys: Keys, *, now: datetime | None = None) -> B
         user_id=publish.get("user_id", publisher),
         routing_key=publish.get("routing_key", _type_of(case["body"])),
         headers={k: value(v, at) for k, v in publish.get("headers", {}).items()},
+        exchange=publish.get("exchange", INGRESS),
         content_type=publish.get("content_type", "application/vnd.liaison.envelope+json"),
         outcome=expect["outcome"],
         reason=expect.get("reason"),

@@ -30,6 +30,8 @@ from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.flow import IdWindow
 from liaison.management import Management
+from liaison.ops import dead_letter, identity_problem
+from liaison.retries import Due, RelayContext, RelayDecision, Verdict, relay
 from liaison.routing import Decision, Incoming, decide
 from liaison.settings import Settings
 from liaison.topology import apply
@@ -38,7 +40,7 @@ from schemas.errors import ReasonCode
 from schemas.examples import example_envelope
 from schemas.signing import public_key_to_b64, sign
 from tests.integration.harness import depth, running, settle_depths, take, wait_for
-from tests.reliability.hostile import GHOST, SIGNER, Built, Keys, build, load_cases
+from tests.reliability.hostile import GHOST, RETRY, SIGNER, Built, Keys, build, load_cases
 
 #: Reasons that no input from a participant can produce at the router's door:
 #: a missing inbox (topology), the hub's own failure, the window's drop (an outcome,
@@ -49,6 +51,7 @@ NOT_FROM_INPUT = {
     ReasonCode.DUPLICATE,
     ReasonCode.HANDLER_ERROR,
     ReasonCode.NO_HANDLER,
+    ReasonCode.NOT_FROM_HUB,
     ReasonCode.DELIVERY_LIMIT,
 }
 VALID_SENDERS = ("gs", "emb-berlin", "chamber", SIGNER)
@@ -132,6 +135,9 @@ class TestCorpus:
         )
         now = datetime.now(UTC)
         built = build(case, keys, now=now)
+        if built.exchange == RETRY:
+            _check_relayed(built, settings, now)
+            return
         ctx = routing_context(settings)
         window = IdWindow(16)
         if built.first is not None:  # routed first, as the broker test does
@@ -151,6 +157,51 @@ class TestCorpus:
         _check_decision(built, decision)
         # What the router publishes to the audit queue, and the writer reads back.
         assert len(decode_batch(encode_batch(decision.events))) == len(decision.events)
+
+
+def _check_relayed(built: Built, settings: Settings, now: datetime) -> None:
+    """Offline: the retry relay gives a case published to liaison.retry its stated fate."""
+    ctx = RelayContext(routing_context(settings).directory, settings.hub_user, "t-")
+    user_id = user_of(built, settings)
+    decision = relay(Due(built.body, user_id, built.headers), ctx, now=now)
+    name, out = built.name, decision.out
+    assert decode_batch(encode_batch(decision.events)) == list(decision.events), name
+    if built.outcome == "own_retry":
+        assert decision.verdict is Verdict.RETRY, name
+        assert (out.exchange, out.routing_key) == (wire.DELIVER_EXCHANGE, built.publisher), name
+        assert set(out.headers) == {wire.H_OWN_RETRY, wire.H_ATTEMPT}, name
+        return
+    assert out.exchange == wire.DEAD_EXCHANGE, name
+    assert out.headers[wire.H_REASON] == built.reason, name
+    assert all(k.startswith("x-liaison-") for k in out.headers), (name, out.headers)
+    if built.outcome == "parked":
+        assert decision.verdict is Verdict.PARK, name
+        assert out.headers[wire.H_PARKED_BY] == built.publisher, name
+        assert [e.event for e in decision.events] == [EventKind.PARKED], name
+    else:
+        assert decision.verdict is Verdict.REFUSED, name
+        assert [(e.event, e.reason) for e in decision.events] == [
+            (EventKind.REJECTED, built.reason)
+        ], name
+    _check_operator_view(built, decision, settings)
+
+
+def _check_operator_view(built: Built, decision: RelayDecision, settings: Settings) -> None:
+    """What `dlq list` and `dlq retry` make of the relay's dead letter: never the body's
+    claimed sender, never relayed."""
+    out = decision.out
+    letter = dead_letter(
+        message_id=out.message_id,
+        type_=out.type,
+        timestamp=None,
+        headers=out.headers,
+        body=out.body,
+        hub_user=settings.hub_user,
+        user_prefix="t-",
+        user_id=settings.hub_user,
+    )
+    assert identity_problem(letter, hub_user=settings.hub_user, user_prefix="t-"), built.name
+    assert letter.sender != letter.claimed_sender, built.name
 
 
 def _check_decision(built: Built, decision: Decision) -> None:
@@ -236,7 +287,7 @@ class Publishers:
         s = self._hub.settings
         user_id = s.user_for(as_) if as_ is not None else user_of(built, s)
         self.channel(as_ or built.publisher).basic_publish(
-            wire.INGRESS_EXCHANGE,
+            wire.INGRESS_EXCHANGE if as_ is not None else built.exchange,
             built.routing_key,
             built.body if body is None else body,
             pika.BasicProperties(
@@ -298,7 +349,7 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         # ... and acked, which puts them in the window: their audit batches stop arriving.
         settle_depths(s, [wire.INGRESS_QUEUE, wire.AUDIT_QUEUE, wire.DEAD_QUEUE])
         valid, refused = publish_interleaved(s, publishers, built, keys)
-        dead_cases = [b for b in built if b.outcome == "dead_letter"]
+        dead_cases = [b for b in built if b.outcome in {"dead_letter", "parked"}]
         wait_for(
             lambda: router.popen.poll() is not None or depth(s, wire.DEAD_QUEUE) >= len(dead_cases),
             timeout=120,
@@ -306,6 +357,11 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         )
         assert router.popen.poll() is None, f"the router died:\n{router.log()[-3000:]}"
         dead = take(s, wire.DEAD_QUEUE, len(dead_cases))
+        own = [b for b in built if b.outcome == "own_retry"]
+        wait_for(
+            lambda: sum(depth(s, wire.inbox_queue(b.publisher)) for b in own) >= len(own),
+            what="every own retry back in its inbox",
+        )
         wait_for(lambda: depth(s, wire.INGRESS_QUEUE) == 0, what="ingress to empty")
         inboxes = sorted({*VALID_RECIPIENTS, *(r for b in built for r in b.recipients)})
         # Nothing more may arrive: wait until no hub queue or inbox moves any more.
@@ -374,9 +430,14 @@ def check_dead_letters(
         headers = props.headers
         assert headers[wire.H_REASON] == b.reason, (b.name, headers[wire.H_REASON])
         assert headers[wire.H_REASON_TEXT], b.name
-        assert headers[wire.H_ORIGINAL_USER] == (user_of(b, s) or ""), b.name
         # The dead letter carries the hub's headers only, never the sender's.
         assert all(k.startswith("x-liaison-") for k in headers), (b.name, headers)
+        assert props.user_id == s.hub_user, b.name
+        if b.outcome == "parked":
+            assert headers[wire.H_PARKED_BY] == b.publisher, b.name
+            assert ("parked", b.audit_id(), b.reason) in events, f"{b.name}: no parked event"
+            continue
+        assert headers[wire.H_ORIGINAL_USER] == (user_of(b, s) or ""), b.name
         assert ("rejected", b.audit_id(), b.reason) in events, f"{b.name}: no rejected event"
 
 
@@ -400,6 +461,11 @@ def check_deliveries(
             continue
         copies = sorted(q for q, _p in received.get(b.body, []))
         assert copies == sorted(wire.inbox_queue(r) for r in b.recipients), (b.name, copies)
+        if b.outcome == "own_retry":
+            # Only what the relay vouches for; no CC/BCC, no forged relay header.
+            for _queue, props in received.get(b.body, []):
+                assert set(props.headers) == {wire.H_OWN_RETRY, wire.H_ATTEMPT}, b.name
+            continue
         for _queue, props in received.get(b.body, []):
             # The sender's headers stay behind; the hub adds its delivery token only.
             assert set(props.headers or {}) == {wire.H_RECEIPT_TOKEN}, (b.name, props.headers)

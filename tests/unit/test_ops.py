@@ -45,10 +45,11 @@ def row(name: str, **figures: Any) -> QueueRow:
 
 
 def status(*changed: QueueRow, source: str = "amqp") -> HubStatus:
-    """A clean hub (router and writer consuming, everything empty) with ``changed`` rows."""
+    """A clean hub (router, relay and writer consuming, all empty) with ``changed`` rows."""
     rows = {q.name: QueueRow(q.name, q.kind, ready=0, consumers=0) for q in QUEUES}
     rows[wire.INGRESS_QUEUE] = row(wire.INGRESS_QUEUE, ready=0, consumers=1)
     rows[wire.AUDIT_QUEUE] = row(wire.AUDIT_QUEUE, ready=0, consumers=1)
+    rows[wire.RETRY_DUE_QUEUE] = row(wire.RETRY_DUE_QUEUE, ready=0, consumers=1)
     for item in changed:
         rows[item.name] = item
     return HubStatus(source, "liaison", AT, tuple(rows.values()))  # type: ignore[arg-type]
@@ -66,13 +67,14 @@ class TestHubQueues:
             "hub.retry.5s",
             "hub.retry.30s",
             "hub.retry.5m",
+            "hub.retry.due",
         ]
         assert {q.kind for q in QUEUES} == {"ingress", "inbox", "dead", "audit", "retry"}
 
     def test_retry_queues_follow_the_planned_delays(self) -> None:
         """A deployment with other retry delays sees its own delay queues, not the defaults."""
         names = [q.name for q in hub_queues(["gs"], {"1s": 1000})]
-        assert names[-1] == "hub.retry.1s" and "hub.retry.5s" not in names
+        assert names[-2:] == ["hub.retry.1s", "hub.retry.due"] and "hub.retry.5s" not in names
 
 
 class TestRowsFromManagement:
@@ -171,6 +173,12 @@ class TestThresholds:
         idle = status(row(wire.AUDIT_QUEUE, ready=12, consumers=0))
         assert evaluate(idle, max_age_s=600) == []
         assert warnings(idle) == ["no audit writer consumes hub.audit (12 waiting)"]
+
+    def test_no_retry_relay_is_a_warning_only(self) -> None:
+        """Without the retry relay, due retries and give-ups wait in hub.retry.due: a warning."""
+        idle = status(row(wire.RETRY_DUE_QUEUE, ready=3, consumers=0))
+        assert evaluate(idle, max_age_s=600) == []
+        assert warnings(idle) == ["no retry relay consumes hub.retry.due (3 waiting)"]
 
 
 class TestRendering:
@@ -303,6 +311,7 @@ class TestDeadLetter:
             body=broken.body,
             hub_user="hub",
             user_prefix="t-",
+            user_id="hub",
         )
         assert broken.routing_key == "correspondence.letter"
         assert broken.envelope() is None
@@ -326,12 +335,13 @@ class TestDeadLetter:
     def test_letters_parked_by_participants_are_not_the_routers_record(self) -> None:
         """A dead letter without the hub's validated user_id was parked by someone else: not relayed."""
         forged = {wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE, wire.H_ORIGINAL_USER: "t-gs"}
-        for user in ("t-gs-it", None):
-            problem = identity_problem(
-                letter(user_id=user, **forged), hub_user="hub", user_prefix="t-"
-            )
+        for user, why in (("t-gs-it", "'t-gs-it'"), (None, "no validated publisher")):
+            found = letter(user_id=user, **forged)
+            problem = identity_problem(found, hub_user="hub", user_prefix="t-")
             assert problem is not None
-            assert "not by the hub" in problem
+            assert why in problem
+            # The headers it wrote are not the router's record: t-gs is nobody's word here.
+            assert found.sender == ("gs-it" if user else None)
 
     def test_identity_of_broker_dead_letters(self) -> None:
         """With x-death: the user_id property proves it; else only a path through inboxes does."""
@@ -351,12 +361,110 @@ class TestDeadLetter:
         def problem(found: DeadLetter) -> str | None:
             return identity_problem(found, hub_user="hub", user_prefix="t-")
 
-        assert problem(from_broker(["inbox.gs-archives"])) is None
+        assert problem(from_broker(["inbox.gs-archives"], user_id="hub")) is None
         assert problem(from_broker(["hub.ingress"], user_id="t-gs")) is None
         assert problem(from_broker(["hub.ingress"], user_id="t-ona")) is not None
+        # x-death is only the broker's word on what the hub published: without a
+        # validated user, a path "through inboxes" is something anyone can write.
+        forged = from_broker(["inbox.gs-archives"])
+        assert "no validated publisher" in (problem(forged) or "")
+        assert forged.sender is None
         parked = from_broker(["inbox.ona", "hub.retry.5s"])
-        assert "hub.retry.5s" in (problem(parked) or "")
+        assert problem(parked) is not None
         assert problem(from_broker(["inbox.ona", "hub.retry.5s"], user_id="t-gs")) is None
+
+    def test_headers_on_a_participants_own_publish_are_not_the_hubs_record(self) -> None:
+        """Moved here by the broker (user_id is a participant's): x-liaison headers are its
+        own, so reason, recipient and parker come from nowhere but the broker's x-death."""
+        moved = dead_letter(
+            message_id="m-1",
+            type_=None,
+            timestamp=None,
+            headers={
+                "x-death": [
+                    {"queue": "hub.retry.due", "reason": "delivery_limit"},
+                    {"queue": "inbox.gs-legal", "reason": "rejected"},
+                ],
+                wire.H_REASON: "recipient_clearance",
+                wire.H_RECIPIENT: "gs-archives",
+                wire.H_PARKED_BY: "gs-legal",
+                wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
+            },
+            body=b'{"type": "correspondence.letter", "sender": "gs-it", "message_id": "m-1"}',
+            hub_user="hub",
+            user_prefix="t-",
+            user_id="t-gs-it",
+        )
+        assert (moved.reason, moved.recipient, moved.parked_by) == ("delivery_limit", None, None)
+        assert moved.original_exchange is None
+        assert "hub.retry.due" in (moved.reason_text or "")
+        assert moved.sender == "gs-it"  # its own message, published as itself
+
+    def test_the_forged_park_of_defect_2_is_neither_relayed_nor_shown_as_its_claim(
+        self,
+    ) -> None:
+        """No user_id, a forged x-death naming an inbox, delivery_limit: not from gs-legal."""
+        forged = dead_letter(
+            message_id="m-1",
+            type_="correspondence.letter",
+            timestamp=None,
+            headers={
+                wire.H_DELAY: "dead",
+                "x-death": [
+                    {"queue": "inbox.dir-political", "reason": "delivery_limit", "count": 5}
+                ],
+                wire.H_ORIGINAL_USER: "t-gs-legal",
+                wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
+            },
+            body=b'{"type": "correspondence.letter", "sender": "gs-legal", "message_id": "m-1"}',
+            hub_user="hub",
+            user_prefix="t-",
+            user_id=None,
+        )
+        assert identity_problem(forged, hub_user="hub", user_prefix="t-") is not None
+        assert forged.sender is None
+        assert forged.original_user is None
+        assert forged.claimed_sender == "gs-legal"
+
+    def test_letters_the_retry_relay_published_are_not_relayed(self) -> None:
+        """Parked by a consumer, refused by the relay, or an own retry dead-lettered later:
+        the hub published them, but the body is a participant's word."""
+        body = b'{"type": "correspondence.letter", "sender": "gs-legal", "message_id": "m-1"}'
+        parked = letter(
+            body,
+            **{
+                wire.H_PARKED_BY: "gs-it",
+                wire.H_ORIGINAL_USER: None,
+                wire.H_ORIGINAL_EXCHANGE: wire.RETRY_EXCHANGE,
+            },
+        )
+        refused = letter(
+            body,
+            **{wire.H_ORIGINAL_USER: "t-ghost", wire.H_ORIGINAL_EXCHANGE: wire.RETRY_EXCHANGE},
+        )
+        own_retry = dead_letter(
+            message_id="m-1",
+            type_=None,
+            timestamp=None,
+            headers={
+                wire.H_OWN_RETRY: "gs-it",
+                "x-death": [{"queue": "inbox.gs-it", "reason": "delivery_limit"}],
+            },
+            body=body,
+            hub_user="hub",
+            user_prefix="t-",
+            user_id="hub",
+        )
+        problems = [
+            identity_problem(found, hub_user="hub", user_prefix="t-")
+            for found in (parked, refused, own_retry)
+        ]
+        assert "parked by gs-it" in (problems[0] or "")
+        assert "retry relay" in (problems[1] or "")
+        assert "gs-it" in (problems[2] or "")
+        assert (parked.sender, parked.parked_by) == (None, "gs-it")
+        assert refused.sender == "ghost"
+        assert own_retry.sender is None
 
     def test_header_values_become_json(self) -> None:
         """Bytes, decimals, datetimes and nested tables from pika become JSON data."""

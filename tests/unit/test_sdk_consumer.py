@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 
 from consumers import Consumer, HandlerTable, InMemoryStore, Outcome, RetryPolicy, Waiter
-from producers import ParticipantSettings, Publisher, PublishError
+from producers import ParticipantSettings, Publisher, PublishError, SdkConfigError
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.correspondence import Letter
@@ -24,7 +24,9 @@ from schemas.examples import example_envelope
 from schemas.missions import CableV1, CableV2
 from schemas.types import Payload
 
-SETTINGS = ParticipantSettings(code="gs-archives", amqp_url="amqp://t-gs-archives:pw@localhost/v")
+SETTINGS = ParticipantSettings(
+    code="gs-archives", amqp_url="amqp://t-gs-archives:pw@localhost/v", hub_user="t-hub"
+)
 
 
 @dataclass
@@ -33,7 +35,8 @@ class Delivery:
 
     body: bytes | str
     headers: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
+    #: Published by the hub, as everything in an inbox is.
+    properties: dict[str, Any] = field(default_factory=lambda: {"user_id": "t-hub"})
     content_encoding: str | None = None
     acked: bool = False
     rejected: bool | None = None
@@ -84,7 +87,11 @@ def delivery(envelope: Envelope[Payload], **headers: Any) -> Delivery:
     return Delivery(
         envelope.encode(),
         headers=dict(headers),
-        properties={"message_id": str(envelope.message_id), "type": envelope.type},
+        properties={
+            "message_id": str(envelope.message_id),
+            "type": envelope.type,
+            "user_id": "t-hub",
+        },
     )
 
 
@@ -258,6 +265,54 @@ class TestInputNoHandlerTakes:
         assert not item.acked
         assert item.rejected is None
         assert publisher.sent == []
+
+
+class TestOnlyFromTheHub:
+    """Every copy in the inbox must have been published by the hub's user."""
+
+    @pytest.mark.parametrize("user_id", [None, "t-gs-archives", "t-gs-legal", "guest"])
+    def test_a_copy_not_published_by_the_hub_is_refused_and_parked(
+        self, user_id: str | None
+    ) -> None:
+        """Not handled, not silently acked: parked as not_from_hub, acked once that is sent."""
+        handled: list[Any] = []
+        inbox, publisher = consumer()
+        inbox.register("correspondence.letter", handled.append)
+        item = delivery(letter())
+        item.properties["user_id"] = user_id
+        assert inbox.handle_delivery(item) is Outcome.PARKED
+        assert handled == []
+        assert item.acked
+        (sent,) = publisher.sent
+        assert sent.exchange == wire.RETRY_EXCHANGE
+        assert sent.routing_key == "gs-archives"
+        assert sent.headers[wire.H_DELAY] == "dead"
+        assert sent.headers[wire.H_REASON] == ReasonCode.NOT_FROM_HUB.value
+        assert "not by the hub" in sent.headers[wire.H_REASON_TEXT]
+
+    def test_its_own_retry_relayed_by_the_hub_is_handled(self) -> None:
+        """A retry the hub relayed back (x-liaison-own-retry = its code) is handled."""
+        handled: list[Any] = []
+        inbox, publisher = consumer()
+        inbox.register("correspondence.letter", handled.append)
+        item = delivery(letter(), **{wire.H_OWN_RETRY: "gs-archives", wire.H_ATTEMPT: 1})
+        assert inbox.handle_delivery(item) is Outcome.HANDLED
+        assert len(handled) == 1
+        assert publisher.sent == []
+
+    def test_a_retry_relayed_for_someone_else_is_refused(self) -> None:
+        """A hub copy marked as another participant's retry is not this consumer's."""
+        inbox, publisher = consumer()
+        inbox.register("correspondence.letter", lambda e: None)
+        item = delivery(letter(), **{wire.H_OWN_RETRY: "gs-legal"})
+        assert inbox.handle_delivery(item) is Outcome.PARKED
+        assert publisher.sent[0].headers[wire.H_REASON] == ReasonCode.NOT_FROM_HUB.value
+
+    def test_a_consumer_without_the_hub_user_does_not_start(self) -> None:
+        """Fail closed: no hub user configured, no consumer (and the error says what to set)."""
+        bare = SETTINGS.with_changes(hub_user=None)
+        with pytest.raises(SdkConfigError, match="LIAISON_HUB_USER"):
+            Consumer(bare, publisher=RecordingPublisher())
 
 
 class TestReplies:

@@ -102,10 +102,11 @@ class TestExchangesAndQueues:
 
     @pytest.mark.parametrize(("delay", "milliseconds"), list(wire.RETRY_DELAYS_MS.items()))
     def test_delay_queues(self, topology: Topology, delay: str, milliseconds: int) -> None:
-        """Each delay queue holds for its TTL, then dead-letters to deliver, keeping the key."""
+        """Each delay queue holds for its TTL, then dead-letters to the retry relay, never
+        to liaison.deliver (CC/BCC headers would reach any inbox through it)."""
         args = _queue(topology, wire.retry_queue(delay))
         assert args["x-message-ttl"] == milliseconds
-        assert args["x-dead-letter-exchange"] == wire.DELIVER_EXCHANGE
+        assert args["x-dead-letter-exchange"] == wire.RETRY_DUE_EXCHANGE
         assert "x-dead-letter-routing-key" not in args
         binding = BindingSpec(
             RETRY_DELAY_EXCHANGE,
@@ -120,6 +121,28 @@ class TestExchangesAndQueues:
             wire.RETRY_EXCHANGE, RETRY_DELAY_EXCHANGE, "exchange", routing_key="#"
         )
         assert binding in topology.bindings
+
+    def test_retries_and_parks_reach_only_the_relay(self, topology: Topology) -> None:
+        """Nothing a participant parks is bound to liaison.deliver or liaison.dead: delay
+        queues and the park binding lead to the internal fanout read by the hub's relay."""
+        kinds = {e.name: (e.type, e.internal) for e in topology.exchanges}
+        assert kinds[wire.RETRY_DUE_EXCHANGE] == ("fanout", True)
+        assert BindingSpec(wire.RETRY_DUE_EXCHANGE, wire.RETRY_DUE_QUEUE) in topology.bindings
+        due = _queue(topology, wire.RETRY_DUE_QUEUE)
+        assert due["x-queue-type"] == "quorum"
+        assert due["x-dead-letter-exchange"] == wire.DEAD_EXCHANGE
+        park = (("x-liaison-delay", "dead"), ("x-match", "all-with-x"))
+        assert (
+            BindingSpec(RETRY_DELAY_EXCHANGE, wire.RETRY_DUE_EXCHANGE, "exchange", arguments=park)
+            in topology.bindings
+        )
+        reachable = {RETRY_DELAY_EXCHANGE}
+        for binding in topology.bindings:
+            if binding.source in reachable:
+                assert binding.destination not in {wire.DELIVER_EXCHANGE, wire.DEAD_EXCHANGE}
+        old = BindingSpec(RETRY_DELAY_EXCHANGE, wire.DEAD_EXCHANGE, "exchange", arguments=park)
+        assert topology.retired == (old,)
+        assert topology.recreatable == {wire.retry_queue(d) for d in wire.RETRY_DELAYS_MS}
 
     def test_plan_is_a_pure_value(self, directory: Directory) -> None:
         """Planning twice gives equal, hashable values."""
@@ -273,6 +296,36 @@ class TestCompare:
         }
         assert all(d.change is Change.EXTRA and not d.fixable for d in differences)
 
+    def test_a_retired_binding_is_removed(self, topology: Topology) -> None:
+        """The old park binding straight to liaison.dead is reported and fixable (removed)."""
+        observed = _observed(topology)
+        observed = replace(observed, bindings=observed.bindings | set(topology.retired))
+        (difference,) = compare(topology, observed, tag=PARTICIPANT_TAG)
+        assert difference.change is Change.EXTRA
+        assert difference.what == "binding"
+        assert "retired" in difference.detail
+        assert difference.fixable
+        assert difference.spec == topology.retired[0]
+
+    def test_an_empty_delay_queue_with_old_arguments_is_recreated(self, topology: Topology) -> None:
+        """A delay queue still dead-lettering to liaison.deliver: recreated when empty,
+        reported (not fixable) while it holds messages or its depth is unknown."""
+        name = wire.retry_queue("5s")
+        planned = next(q for q in topology.queues if q.name == name)
+        stale = QueueSpec.of(
+            name, {**planned.argument_map(), "x-dead-letter-exchange": wire.DELIVER_EXCHANGE}
+        )
+        observed = _observed(topology)
+        observed = replace(observed, queues={**observed.queues, name: stale})
+        for depths, fixable in (({name: 0}, True), ({name: 3}, False), ({}, False)):
+            (difference,) = compare(topology, replace(observed, depths=depths), tag=PARTICIPANT_TAG)
+            assert difference.change is Change.CHANGED
+            assert "x-dead-letter-exchange liaison.deliver -> liaison.retry.due" in (
+                difference.detail
+            )
+            assert difference.fixable is fixable
+            assert difference.recreate is fixable
+
     def test_permission_drift(self, topology: Topology) -> None:
         """Loosened permissions and a wider topic permission are changed, and fixable."""
         observed = _observed(topology)
@@ -307,3 +360,10 @@ def test_missing_hub_user_is_not_fixable(topology: Topology) -> None:
     observed = replace(_observed(topology), users={})
     missing = [d for d in compare(topology, observed, tag=PARTICIPANT_TAG) if d.what == "user"]
     assert [d.fixable for d in missing] == [False] + [True] * (len(topology.users) - 1)
+
+
+@pytest.mark.parametrize("name", ["dead", "due"])
+def test_a_delay_cannot_take_a_name_the_retry_path_uses(name: str) -> None:
+    """'dead' parks and hub.retry.due is the relay's queue: neither names a delay queue."""
+    with pytest.raises(ValueError, match="not 'dead' or 'due'"):
+        Settings(retry_delays_ms={name: 1000})
