@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from liaison.cli import Context, pass_context
 from liaison.errors import LiaisonError
+from liaison.logs import configure_logging
 
 
 @click.command()
@@ -15,12 +18,27 @@ from liaison.errors import LiaisonError
     is_flag=True,
     help="Stop the hub after the summary instead of leaving it running.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every step and the hub's logs (default: the table on a terminal, else one line).",
+)
 @pass_context
-def demo(obj: Context, exit_after: bool) -> None:
+def demo(obj: Context, exit_after: bool, verbose: bool) -> None:
     """Apply the topology, run router and audit writer, exchange real messages, summarise."""
     from liaison.demo import run_demo  # noqa: PLC0415 - keeps --help fast
 
+    settings = obj.settings
+    if not verbose and settings.log_level.lower() in ("debug", "info"):
+        # Each topology change is an info log line (about 300 on a first run): the details.
+        configure_logging(json=settings.log_json, level="warning")
     try:
-        run_demo(obj.settings, echo=click.echo, keep_running=not exit_after)
+        run_demo(
+            settings,
+            echo=click.echo,
+            keep_running=not exit_after,
+            summary_only=not verbose and not sys.stdout.isatty(),
+        )
     except LiaisonError as exc:
         raise click.ClickException(str(exc)) from None
