@@ -1,7 +1,11 @@
-"""Connection parameters for pika, with TLS for ``amqps://`` URLs.
+"""Connection parameters for pika, with TLS for ``amqps://`` URLs and a list of nodes.
 
 The one place that turns settings into pika's parameter objects; every
-connection the hub and its CLI open goes through here.
+connection the hub and its CLI open goes through here. ``amqp_url`` may name
+several nodes of one RabbitMQ cluster, comma-separated: a blocking connection is
+given all of them (pika tries each in turn), and a long-lived asynchronous
+connection (the router) takes the next node from a :class:`Failover` on every
+reconnection, so that a node that went away is not the one it retries first.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pika
 
-from liaison.settings import Settings, TlsSettings
+from liaison.settings import Settings, TlsSettings, split_urls
 
 
 def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
@@ -27,11 +31,7 @@ def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
     return context
 
 
-def connection_parameters(
-    settings: Settings, url: str | None = None, *, name: str = "liaison"
-) -> pika.URLParameters:
-    """pika parameters for ``url`` (default: the hub's), with TLS for ``amqps://``."""
-    target = url or settings.amqp_url
+def _parameters(settings: Settings, target: str, name: str) -> pika.URLParameters:
     params = pika.URLParameters(target)
     parts = urlsplit(target)
     if parts.scheme == "amqps":
@@ -39,4 +39,49 @@ def connection_parameters(
     params.client_properties = {"connection_name": name}
     params.heartbeat = 30
     params.blocked_connection_timeout = 60
+    # A node that does not answer must not hold up the next one for pika's default 10 s.
+    params.socket_timeout = 5
+    params.stack_timeout = 15
     return params
+
+
+def node_parameters(
+    settings: Settings, url: str | None = None, *, name: str = "liaison"
+) -> list[pika.URLParameters]:
+    """pika parameters for every node of ``url`` (default: the hub's), in order.
+
+    ``pika.BlockingConnection`` accepts the list and tries each node in turn.
+    """
+    return [_parameters(settings, one, name) for one in split_urls(url or settings.amqp_url)]
+
+
+def connection_parameters(
+    settings: Settings, url: str | None = None, *, name: str = "liaison"
+) -> pika.URLParameters:
+    """pika parameters for the first node of ``url`` (default: the hub's), with TLS for ``amqps://``."""
+    return node_parameters(settings, url, name=name)[0]
+
+
+class Failover:
+    """The nodes of ``amqp_url`` in rotation: each call to :meth:`next` gives the next one.
+
+    A long-lived connection asks for the next node whenever it (re)connects; after
+    a node went away, the first attempt goes to another node, and the backoff of
+    the caller applies once every node has been tried.
+    """
+
+    def __init__(self, settings: Settings, url: str | None = None, *, name: str) -> None:
+        self._nodes = node_parameters(settings, url, name=name)
+        self._index = -1
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def next(self) -> pika.URLParameters:
+        """The node to try now."""
+        self._index = (self._index + 1) % len(self._nodes)
+        return self._nodes[self._index]
+
+    def describe(self, params: pika.connection.Parameters) -> str:
+        """``host:port`` of ``params``, for logs."""
+        return f"{params.host}:{params.port}"

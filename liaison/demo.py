@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pika
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import node_parameters
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
@@ -120,7 +120,7 @@ def scenario() -> list[Sent]:
 
 def _publish(settings: Settings, item: Sent) -> None:
     connection = pika.BlockingConnection(
-        connection_parameters(settings, participant_url(settings, item.sender), name="liaison-demo")
+        node_parameters(settings, participant_url(settings, item.sender), name="liaison-demo")
     )
     try:
         channel = connection.channel()
@@ -191,7 +191,7 @@ def _wait(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> No
 
 
 def _queue(settings: Settings, name: str) -> tuple[int, int]:
-    connection = pika.BlockingConnection(connection_parameters(settings, name="liaison-demo"))
+    connection = pika.BlockingConnection(node_parameters(settings, name="liaison-demo"))
     try:
         frame = connection.channel().queue_declare(name, passive=True)
         return int(frame.method.message_count), int(frame.method.consumer_count)
@@ -202,7 +202,7 @@ def _queue(settings: Settings, name: str) -> tuple[int, int]:
 def _drain(
     settings: Settings, url: str, queue: str
 ) -> list[tuple[pika.spec.BasicProperties, bytes]]:
-    connection = pika.BlockingConnection(connection_parameters(settings, url, name="liaison-demo"))
+    connection = pika.BlockingConnection(node_parameters(settings, url, name="liaison-demo"))
     got: list[tuple[pika.spec.BasicProperties, bytes]] = []
     try:
         channel = connection.channel()

@@ -30,7 +30,7 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import Failover
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.flow import AckTracker, DedupeWindow, RouterStats
@@ -84,6 +84,7 @@ class Router:
         self.stats = RouterStats()
         self._window = DedupeWindow(settings.dedupe_window)
         self._stopping = threading.Event()
+        self._nodes = Failover(settings, name="liaison-router")
         self._connection: pika.SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
         self._consumer_tag: str | None = None
@@ -126,7 +127,9 @@ class Router:
         self.stop()
 
     def _connect_and_loop(self) -> None:
-        params = connection_parameters(self._settings, name="liaison-router")
+        # Each (re)connection goes to the next node of amqp_url: not the one just lost.
+        params = self._nodes.next()
+        log.info("router.connecting", node=self._nodes.describe(params))
         self._reset_channel_state()
         connection = pika.SelectConnection(
             params,

@@ -30,7 +30,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import node_parameters
 from liaison.audit.events import AuditEvent, decode_batch
 from liaison.audit.keys import load_or_create
 from liaison.audit.records import RecordError
@@ -148,7 +148,7 @@ class AuditWriter:
             self._maybe_checkpoint(ledger)
 
     def _consume(self, ledger: Ledger) -> None:
-        params = connection_parameters(self.settings, name="liaison-audit-writer")
+        params = node_parameters(self.settings, name="liaison-audit-writer")
         connection = pika.BlockingConnection(params)
         try:
             channel = connection.channel()

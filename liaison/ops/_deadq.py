@@ -34,7 +34,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel as Channel
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import node_parameters
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import BrokerError
@@ -220,7 +220,7 @@ class DeadLetterQueue:
 
     @contextmanager
     def _channel(self) -> Iterator[Channel]:
-        params = connection_parameters(self._settings, name="liaison-dlq")
+        params = node_parameters(self._settings, name="liaison-dlq")
         try:
             connection = pika.BlockingConnection(params)
         except pika.exceptions.AMQPError as exc:

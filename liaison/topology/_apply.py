@@ -22,11 +22,11 @@ import pika
 import pika.exceptions
 import structlog
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import node_parameters
 from liaison.directory import Directory
 from liaison.errors import BrokerError
 from liaison.management import Management, q
-from liaison.settings import Settings
+from liaison.settings import Settings, split_urls
 from liaison.topology._compare import Change, Difference, Observed, compare
 from liaison.topology._plan import (
     PARTICIPANT_TAG,
@@ -241,9 +241,7 @@ def _set_password(api: Management, name: str, tags: tuple[str, ...]) -> str:
 @contextmanager
 def _channel(settings: Settings) -> Iterator[Any]:
     try:
-        connection = pika.BlockingConnection(
-            connection_parameters(settings, name="liaison-topology")
-        )
+        connection = pika.BlockingConnection(node_parameters(settings, name="liaison-topology"))
     except (pika.exceptions.AMQPError, OSError) as exc:
         raise BrokerError(
             f"cannot connect to RabbitMQ on vhost {settings.vhost!r}: {exc!r}"
@@ -300,13 +298,19 @@ def credentials_path(settings: Settings, code: str) -> Path:
 
 
 def credentials_url(settings: Settings, user: str, password: str) -> str:
-    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user."""
-    parts = urlsplit(settings.amqp_url)
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    port = f":{parts.port}" if parts.port else ""
+    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user.
+
+    On a cluster, one URL per node of ``amqp_url``, comma-separated (the SDK fails over).
+    """
     credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}"
+    urls = []
+    for url in settings.amqp_urls:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        urls.append(f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}")
+    return ",".join(urls)
 
 
 def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
@@ -336,17 +340,19 @@ def credentials_match(settings: Settings, code: str, user: str) -> bool:
     url = next(
         (line.partition("=")[2] for line in lines if line.startswith("LIAISON_AMQP_URL=")), ""
     )
-    found, hub = urlsplit(url), urlsplit(settings.amqp_url)
+    found_nodes = [urlsplit(one) for one in split_urls(url)]
+    hub_nodes = [urlsplit(one) for one in settings.amqp_urls]
     try:
-        same_port = found.port == hub.port
+        same_nodes = [(f.hostname, f.port) for f in found_nodes] == [
+            (h.hostname, h.port) for h in hub_nodes
+        ]
     except ValueError:
         return False
-    return (
+    return same_nodes and all(
         bool(found.password)
         and unquote(found.username or "") == user
-        and found.hostname == hub.hostname
-        and same_port
         and unquote(found.path[1:]) == settings.vhost
+        for found in found_nodes
     )
 
 
