@@ -77,8 +77,10 @@ class Node:
     dist_port: int
     management_port: int
     plugins: tuple[str, ...] = ("rabbitmq_management",)
-    #: Extra lines for rabbitmq.conf (TLS listener, …).
-    extra_config: str = ""
+    #: (CA, certificate, key) PEM files: AMQP and management then speak TLS only, and
+    #: the broker demands a client certificate from that CA (verify_peer,
+    #: fail_if_no_peer_cert). Copied into the node's directory for the ``rabbitmq`` user.
+    tls: tuple[Path, Path, Path] | None = None
     #: The script's process (shell), while started by us.
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -115,20 +117,41 @@ class Node:
         (d / "mnesia").mkdir(parents=True, exist_ok=True)
         (d / "log").mkdir(exist_ok=True)
         (d / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
-            f"management.tcp.port = {self.management_port}\n"
-            "management.tcp.ip = 127.0.0.1\n"
-            "loopback_users = none\n"
+            self._listeners() + "loopback_users = none\n"
             "log.console = false\n"
             "log.file.level = info\n"
-            # Every node of a cluster must agree; a hard-killed node comes back by itself.
-            "cluster_partition_handling = pause_minority\n" + self.extra_config,
+            # A minority side pauses instead of diverging; a killed node rejoins by itself.
+            "cluster_partition_handling = pause_minority\n",
             encoding="utf-8",
         )
         (d / "advanced.config").write_text("[].\n", encoding="utf-8")
         (d / "rabbitmq-env.conf").write_text("", encoding="utf-8")
         self.set_plugins(self.plugins)
         _chown_tree(d)
+
+    def _listeners(self) -> str:
+        if self.tls is None:
+            return (
+                f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+                f"management.tcp.port = {self.management_port}\n"
+                "management.tcp.ip = 127.0.0.1\n"
+            )
+        tls_dir = self.directory / "tls"
+        tls_dir.mkdir(exist_ok=True)
+        ca, cert, key = (
+            Path(shutil.copy(path, tls_dir / name))
+            for path, name in zip(self.tls, ("ca.pem", "server.pem", "server.key"), strict=True)
+        )
+        files = f"cacertfile = {ca}\n{{p}}certfile = {cert}\n{{p}}keyfile = {key}\n"
+        return (
+            "listeners.tcp = none\n"
+            f"listeners.ssl.1 = 127.0.0.1:{self.amqp_port}\n"
+            "ssl_options." + files.format(p="ssl_options.") + "ssl_options.verify = verify_peer\n"
+            "ssl_options.fail_if_no_peer_cert = true\n"
+            f"management.ssl.port = {self.management_port}\n"
+            "management.ssl.ip = 127.0.0.1\n"
+            "management.ssl." + files.format(p="management.ssl.")
+        )
 
     def set_plugins(self, plugins: tuple[str, ...]) -> None:
         """Rewrite the node's enabled-plugins file (read at start)."""
