@@ -14,8 +14,11 @@ import ssl
 from urllib.parse import urlsplit
 
 import pika
+import pika.exceptions
 
+from liaison.errors import BrokerError, TlsRefusedError
 from liaison.settings import Settings, TlsSettings, split_urls
+from producers.tls import PREFIX, tls_failure
 
 
 def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
@@ -85,3 +88,52 @@ class Failover:
     def describe(self, params: pika.connection.Parameters) -> str:
         """``host:port`` of ``params``, for logs."""
         return f"{params.host}:{params.port}"
+
+
+def blocking_connection(
+    settings: Settings, url: str | None = None, *, name: str = "liaison"
+) -> pika.BlockingConnection:
+    """A blocking connection to the first node of ``url`` that accepts it.
+
+    Failure is a :class:`BrokerError` whose text names the cause, TLS refusals
+    included (see :func:`describe_connect_error`), never a bare pika repr.
+    """
+    try:
+        return pika.BlockingConnection(node_parameters(settings, url, name=name))
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        message = describe_connect_error(settings, exc, url)
+        if message.startswith(TLS_REFUSED):
+            raise TlsRefusedError(message) from exc
+        raise BrokerError(message) from exc
+
+
+#: How :func:`describe_connect_error` starts when the TLS handshake itself failed.
+TLS_REFUSED = PREFIX
+
+
+def describe_connect_error(settings: Settings, exc: BaseException, url: str | None = None) -> str:
+    """What went wrong opening a connection, in words that name the cause (TLS included)."""
+    target = split_urls(url or settings.amqp_url)
+    where = ", ".join(f"{urlsplit(u).hostname}:{urlsplit(u).port or ''}" for u in target)
+    text = _error_text(exc)
+    if urlsplit(target[0]).scheme == "amqps":
+        found = tls_failure(
+            text, where=where, ca_file=settings.tls.ca_file, cert_file=settings.tls.cert_file
+        )
+        if found is not None:
+            return found
+    if "ACCESS_REFUSED" in text or "ProbableAuthenticationError" in text:
+        return f"the broker at {where} refused the user name or password ({text})"
+    return f"cannot connect to the broker at {where}: {text}"
+
+
+def _error_text(exc: BaseException, depth: int = 0) -> str:
+    """``exc`` as text, with the errors pika wraps inside it (a workflow's last attempt)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if depth > 4:
+        return text
+    inner: list[BaseException] = list(getattr(exc, "exceptions", None) or [])[-1:]
+    nested = getattr(exc, "exception", None)
+    if isinstance(nested, BaseException):
+        inner.append(nested)
+    return " / ".join([text, *(_error_text(e, depth + 1) for e in inner)])

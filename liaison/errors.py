@@ -7,6 +7,7 @@ A leaf apart from ``schemas.errors``::
      ├── ConfigError          settings, directory or routing rules that cannot be used
      │    └── DirectoryError  the participants directory, naming participant and field
      └── BrokerError          RabbitMQ refused, returned or could not be reached
+          └── TlsRefusedError the TLS handshake failed: a certificate on one side or the other
 
 pika, kombu and httpx errors are turned into these at the one place that calls them.
 """
@@ -41,6 +42,10 @@ class BrokerError(LiaisonError):
     """RabbitMQ refused an operation, returned a message, or could not be reached."""
 
 
+class TlsRefusedError(BrokerError):
+    """The TLS handshake failed (certificate refused or untrusted): configuration, not an outage."""
+
+
 __all__ = [
     "BrokerError",
     "ConfigError",
@@ -48,4 +53,5 @@ __all__ = [
     "DirectoryError",
     "LiaisonError",
     "ReasonCode",
+    "TlsRefusedError",
 ]

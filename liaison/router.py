@@ -30,7 +30,7 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import Failover
+from liaison.amqp import TLS_REFUSED, Failover, describe_connect_error
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.flow import AckTracker, DedupeWindow, RouterStats
@@ -85,6 +85,9 @@ class Router:
         self._window = DedupeWindow(settings.dedupe_window)
         self._stopping = threading.Event()
         self._nodes = Failover(settings, name="liaison-router")
+        self._connected_once = False
+        #: Why the router gave up (a TLS refusal at start), or ``None``.
+        self.failure: str | None = None
         self._connection: pika.SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
         self._consumer_tag: str | None = None
@@ -113,7 +116,7 @@ class Router:
         log.info(
             "router.stopped", **{k: v for k, v in vars(self.stats).items() if k != "by_reason"}
         )
-        return 0
+        return 0 if self.failure is None else 1
 
     def stop(self) -> None:
         """Ask the router to stop: stop consuming, finish what is in flight, close."""
@@ -159,11 +162,17 @@ class Router:
     # -- connection and channel callbacks -------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        self._connected_once = True
         coalesce_writes(connection)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: Exception) -> None:
-        log.warning("router.connect_failed", error=str(error))
+        message = describe_connect_error(self._settings, error)
+        log.warning("router.connect_failed", error=message)
+        if message.startswith(TLS_REFUSED) and not self._connected_once:
+            # A certificate refused at start is configuration, not an outage: stop and say so.
+            self.failure = message
+            self._stopping.set()
         connection.ioloop.stop()
 
     def _on_connection_closed(self, connection: pika.SelectConnection, reason: Exception) -> None:

@@ -30,11 +30,12 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import node_parameters
+from liaison.amqp import blocking_connection
 from liaison.audit.events import AuditEvent, decode_batch
 from liaison.audit.keys import load_or_create
 from liaison.audit.records import RecordError
 from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
+from liaison.errors import BrokerError, TlsRefusedError
 from liaison.settings import Settings
 from schemas.wire import AUDIT_QUEUE
 
@@ -71,6 +72,7 @@ class AuditWriter:
         self.stats = WriterStats()
         self._key = key
         self._stopping = threading.Event()
+        self._connected_once = False
         self._log = structlog.get_logger("liaison.audit.writer")
         self._last_checkpoint = time.monotonic()
 
@@ -137,10 +139,12 @@ class AuditWriter:
             try:
                 self._consume(ledger)
                 delay = self.settings.reconnect_initial_s
-            except pika.exceptions.AMQPError as exc:
+            except (pika.exceptions.AMQPError, BrokerError) as exc:
+                if isinstance(exc, TlsRefusedError) and not self._connected_once:
+                    raise  # a certificate refused at start is configuration: say so and stop
                 self._log.warning(
                     "audit writer lost the broker; reconnecting",
-                    error=_describe(exc),
+                    error=str(exc) if isinstance(exc, BrokerError) else _describe(exc),
                     retry_in_s=round(delay, 2),
                 )
                 self._stopping.wait(delay)
@@ -148,8 +152,8 @@ class AuditWriter:
             self._maybe_checkpoint(ledger)
 
     def _consume(self, ledger: Ledger) -> None:
-        params = node_parameters(self.settings, name="liaison-audit-writer")
-        connection = pika.BlockingConnection(params)
+        connection = blocking_connection(self.settings, name="liaison-audit-writer")
+        self._connected_once = True
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)

@@ -40,4 +40,6 @@ def serve(obj: Context) -> None:
     finally:
         if web is not None:
             web.stop()
+    if router.failure is not None:
+        raise click.ClickException(router.failure)
     raise SystemExit(code)

@@ -22,7 +22,7 @@ import pika
 import pika.exceptions
 import structlog
 
-from liaison.amqp import node_parameters
+from liaison.amqp import blocking_connection
 from liaison.directory import Directory
 from liaison.errors import BrokerError
 from liaison.management import Management, q
@@ -241,11 +241,9 @@ def _set_password(api: Management, name: str, tags: tuple[str, ...]) -> str:
 @contextmanager
 def _channel(settings: Settings) -> Iterator[Any]:
     try:
-        connection = pika.BlockingConnection(node_parameters(settings, name="liaison-topology"))
-    except (pika.exceptions.AMQPError, OSError) as exc:
-        raise BrokerError(
-            f"cannot connect to RabbitMQ on vhost {settings.vhost!r}: {exc!r}"
-        ) from exc
+        connection = blocking_connection(settings, name="liaison-topology")
+    except BrokerError as exc:
+        raise BrokerError(f"cannot connect to RabbitMQ on vhost {settings.vhost!r}: {exc}") from exc
     try:
         yield connection.channel()
     finally:
