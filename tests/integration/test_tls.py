@@ -28,7 +28,7 @@ from liaison.management import Management
 from liaison.settings import Settings, TlsSettings
 from liaison.topology import credentials_path
 from producers import ParticipantSettings, Publisher
-from producers.errors import PublishError
+from producers.errors import ConsumeError, PublishError
 from producers.settings import TlsOptions
 from schemas import wire
 from schemas.correspondence import Letter
@@ -269,4 +269,24 @@ def test_sdk_refusal_names_the_cause(tls_node: TlsNode, tmp_path: Path, case: st
         publisher.publish(letter, recipients=["gs-archives"])
     assert REFUSALS[case][2] in str(caught.value), str(caught.value)
     assert caught.value.cause == "tls"
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_sdk_consumer_refusal_names_the_cause(tls_node: TlsNode, tmp_path: Path, case: str) -> None:
+    """The SDK consumer refused by TLS raises ConsumeError naming the cause instead of reconnecting for ever."""
+    settings = _refused_settings(tls_node, tmp_path, case)
+    participant = ParticipantSettings(
+        code="gs-archives",
+        amqp_url=settings.amqp_url,
+        tls=TlsOptions(
+            ca_file=settings.tls.ca_file,
+            cert_file=settings.tls.cert_file,
+            key_file=settings.tls.key_file,
+        ),
+    )
+    started = time.monotonic()
+    with pytest.raises(ConsumeError) as caught, Consumer(participant) as consumer:
+        consumer.drain(timeout=30)
+    assert REFUSALS[case][2] in str(caught.value), str(caught.value)
     assert time.monotonic() - started < 30
