@@ -234,11 +234,14 @@ def test_cli_refusal_names_the_cause_quickly(tls_node: TlsNode, tmp_path: Path, 
     assert took < 30, f"took {took:.1f} s"
 
 
+@pytest.mark.parametrize("command", [("serve",), ("audit", "run")], ids=["router", "audit-writer"])
 @pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_router_refusal_stops_with_the_cause(tls_node: TlsNode, tmp_path: Path, case: str) -> None:
-    """`liaison serve` refused at start exits 1 naming the cause instead of retrying for ever."""
+def test_hub_process_refusal_stops_with_the_cause(
+    tls_node: TlsNode, tmp_path: Path, case: str, command: tuple[str, ...]
+) -> None:
+    """`liaison serve` and `liaison audit run` refused at start exit 1 naming the cause instead of retrying for ever."""
     settings = _refused_settings(tls_node, tmp_path, case)
-    result = liaison(settings, "serve", timeout=60)
+    result = liaison(settings, *command, timeout=60)
     assert result.returncode == 1, result.stderr[-2000:]
     assert REFUSALS[case][2] in result.stderr, result.stderr[-2000:]
 
