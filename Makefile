@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# e.g. `make demo DEMO_FLAGS="--exit -v"`
+DEMO_FLAGS ?=
 
 .PHONY: demo test lint typecheck unit integration bench clean
 
@@ -13,8 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## demo: apply the topology and run the hub end to end on the local RabbitMQ
+## (scripts/broker-setup first turns on the management plugin of a local broker if it is off)
 demo: $(STAMP)
-	$(BIN)/liaison demo
+	./scripts/broker-setup
+	$(BIN)/liaison demo $(DEMO_FLAGS)
 
 ## test: lint, type-check, then every test (unit and real-broker integration)
 test: lint typecheck

@@ -36,6 +36,7 @@ from producers.envelopes import ReceiptKind
 from producers.errors import ConsumeError, SdkConfigError
 from producers.publisher import Publisher
 from producers.settings import ParticipantSettings
+from producers.tls import tls_failure
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope
@@ -110,6 +111,7 @@ class Consumer:
         self._poll = poll_interval
         self._reconnect_max = reconnect_max_s
         self._connection: Any = Connection(**settings.connection_options(heartbeat=heartbeat))
+        self._consumed_once = False
         self._recoverable: tuple[type[BaseException], ...] = (
             OperationalError,
             *self._connection.connection_errors,
@@ -292,6 +294,13 @@ class Consumer:
             ) from exc
         except self._recoverable as exc:
             self._drop()
+            refused = self._tls_refused(exc)
+            if refused is not None:
+                # A certificate refused before the inbox was ever read is configuration,
+                # not an outage: retrying would hide it.
+                raise ConsumeError(
+                    f"cannot consume {self._settings.code!r}'s inbox: {refused}"
+                ) from exc
             self._failures += 1
             pause = min(self._reconnect_max, 0.2 * 2 ** min(self._failures, 10))
             log.warning(
@@ -301,6 +310,16 @@ class Consumer:
                 pause,
             )
             self._stopping.wait(pause)
+
+    def _tls_refused(self, exc: BaseException) -> str | None:
+        if self._consumed_once or not self._settings.uses_tls:
+            return None
+        return tls_failure(
+            f"{type(exc).__name__}: {exc}",
+            where=self._settings.safe_url,
+            ca_file=self._settings.tls.ca_file,
+            cert_file=self._settings.tls.cert_file,
+        )
 
     def _consuming(self) -> None:
         if self._kombu_consumer is not None:
@@ -317,6 +336,7 @@ class Consumer:
         )
         consumer.qos(prefetch_count=self._prefetch)
         consumer.consume()
+        self._consumed_once = True
         self._kombu_consumer = consumer
 
     def _stop_consuming(self) -> None:

@@ -219,8 +219,17 @@ def _drain(
         connection.close()
 
 
-def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
-    """Run the scenario end to end; with ``keep_running``, leave the hub up until a signal."""
+def run_demo(
+    settings: Settings, *, echo: Echo, keep_running: bool, summary_only: bool = False
+) -> Outcome:
+    """Run the scenario end to end; with ``keep_running``, leave the hub up until a signal.
+
+    ``summary_only`` prints one line instead of the table (for output that is not a
+    terminal: a log or a CI job wants the verdict, ``-v`` gives the details).
+    """
+    full = echo
+    if summary_only:
+        echo = _quiet
     directory = load_directory(settings.directory_path)
     report = apply(settings, directory)
     echo(
@@ -258,8 +267,10 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
         time.sleep(1.5)  # one checkpoint interval
         outcome.audit = _verify(settings)
         _print(items, outcome, echo)
+        if summary_only:
+            full(summary_line(items, outcome))
         if keep_running:
-            echo(
+            full(
                 f"\nThe hub is running on vhost {settings.vhost!r}. Dashboard and metrics: "
                 f"http://127.0.0.1:{settings.http_port}/  —  Ctrl-C to stop."
             )
@@ -334,3 +345,18 @@ def _print(items: list[Sent], outcome: Outcome, echo: Echo) -> None:
             reason, text = outcome.dead[key]
             echo(f"  {'':<34} {'':>12}   dead letter: {reason}: {text}")
     echo(f"\naudit log: {outcome.audit}")
+
+
+def _quiet(_line: str) -> None:
+    """Where the details go when only the summary is wanted."""
+
+
+def summary_line(items: list[Sent], outcome: Outcome) -> str:
+    """The demo's verdict in one line: what was sent, delivered, refused, and the audit."""
+    copies = sum(len(inboxes) for inboxes in outcome.delivered.values())
+    reasons = sorted({reason for reason, _text in outcome.dead.values()})
+    refused = f"{len(outcome.dead)} dead-lettered" + (f" ({', '.join(reasons)})" if reasons else "")
+    return (
+        f"demo: {len(items)} messages sent, {len(outcome.delivered)} delivered "
+        f"({copies} inbox copies), {refused}; audit log: {outcome.audit}"
+    )

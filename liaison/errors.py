@@ -7,7 +7,8 @@ A leaf apart from ``schemas.errors``::
      ├── ConfigError          settings, directory or routing rules that cannot be used
      │    └── DirectoryError  the participants directory, naming participant and field
      └── BrokerError          RabbitMQ refused, returned or could not be reached
-          └── LoginRefusedError    RabbitMQ refused a user's password (names the user and file)
+          ├── LoginRefusedError    RabbitMQ refused a user's password (names the user and file)
+          └── TlsRefusedError      the TLS handshake failed: a certificate on one side or the other
 
 pika, kombu and httpx errors are turned into these at the one place that calls them.
 """
@@ -58,6 +59,10 @@ class LoginRefusedError(BrokerError):
         )
 
 
+class TlsRefusedError(BrokerError):
+    """The TLS handshake failed (certificate refused or untrusted): configuration, not an outage."""
+
+
 __all__ = [
     "BrokerError",
     "ConfigError",
@@ -66,4 +71,5 @@ __all__ = [
     "LiaisonError",
     "LoginRefusedError",
     "ReasonCode",
+    "TlsRefusedError",
 ]

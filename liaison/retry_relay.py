@@ -27,10 +27,11 @@ import pika.spec
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import blocking_connection
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import encode_batch
 from liaison.decision import Outgoing
+from liaison.errors import BrokerError
 from liaison.retries import Due, RelayContext, RelayDecision, relay
 from liaison.settings import Settings
 from schemas import wire
@@ -72,8 +73,8 @@ class RetryRelay:
             started = time.monotonic()
             try:
                 self._connect_and_consume()
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                log.warning("relay.connection_lost", error=repr(exc))
+            except (pika.exceptions.AMQPError, OSError, BrokerError) as exc:
+                log.warning("relay.connection_lost", error=str(exc))
             finally:
                 self.consuming.clear()
             if self._stopping.is_set():
@@ -85,8 +86,7 @@ class RetryRelay:
         log.info("relay.stopped", relayed=self.relayed)
 
     def _connect_and_consume(self) -> None:
-        params = connection_parameters(self._settings, name="liaison-retry-relay")
-        connection = pika.BlockingConnection(params)
+        connection = blocking_connection(self._settings, name="liaison-retry-relay")
         try:
             channel = connection.channel()
             channel.confirm_delivery()

@@ -30,7 +30,7 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import connection_parameters, login_refused
+from liaison.amqp import TLS_REFUSED, Failover, describe_connect_error, login_refused
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import LoginRefusedError
@@ -87,12 +87,15 @@ class Router:
         self._window = IdWindow(settings.dedupe_window)
         self._entries: dict[int, _Entry] = {}
         self._stopping = threading.Event()
+        self._nodes = Failover(settings, name="liaison-router")
+        self._connected_once = False
+        #: Why the router gave up (a TLS refusal at start), or ``None``.
+        self.failure: str | None = None
         self._connection: pika.SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
         self._consumer_tag: str | None = None
         self._reset_channel_state()
         self.consuming = threading.Event()
-        self._logged_in = False
         self._refused: LoginRefusedError | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -119,7 +122,7 @@ class Router:
         log.info(
             "router.stopped", **{k: v for k, v in vars(self.stats).items() if k != "by_reason"}
         )
-        return 0
+        return 0 if self.failure is None else 1
 
     def stop(self) -> None:
         """Ask the router to stop: stop consuming, finish what is in flight, close."""
@@ -133,7 +136,9 @@ class Router:
         self.stop()
 
     def _connect_and_loop(self) -> None:
-        params = connection_parameters(self._settings, name="liaison-router")
+        # Each (re)connection goes to the next node of amqp_url: not the one just lost.
+        params = self._nodes.next()
+        log.info("router.connecting", node=self._nodes.describe(params))
         self._reset_channel_state()
         connection = pika.SelectConnection(
             params,
@@ -167,17 +172,22 @@ class Router:
     # -- connection and channel callbacks -------------------------------------------
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
-        self._logged_in = True
+        self._connected_once = True
         coalesce_writes(connection)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: pika.SelectConnection, error: Exception) -> None:
-        log.warning("router.connect_failed", error=str(error))
-        # A password refused before the first login will not heal by retrying: stop and
-        # say so. Refused later (a broker restarting) is worth the reconnect loop.
+        message = describe_connect_error(self._settings, error)
+        log.warning("router.connect_failed", error=message)
+        # A password or certificate refused before the first login will not heal by
+        # retrying: stop and say so. Refused later (a broker restarting) is worth the
+        # reconnect loop.
         refused = login_refused(self._settings, error)
-        if refused is not None and not self._logged_in:
+        if refused is not None and not self._connected_once:
             self._refused = refused
+            self._stopping.set()
+        elif message.startswith(TLS_REFUSED) and not self._connected_once:
+            self.failure = message
             self._stopping.set()
         connection.ioloop.stop()
 

@@ -25,6 +25,11 @@ ENV_PREFIX = "LIAISON_"
 _DELAY_NAME = re.compile(r"^[a-z0-9]{1,16}$")
 
 
+def split_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list (one node of a cluster each), in order."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 class TlsSettings(BaseModel):
     """TLS material for ``amqps://`` and ``https://`` connections."""
 
@@ -43,6 +48,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: The broker, as the hub's own user; the path is the vhost (``%2F`` for ``/``).
+    #: Several nodes of one cluster: their URLs comma-separated, same user, password,
+    #: vhost and scheme; every connection fails over between them.
     amqp_url: str = "amqp://guest:guest@localhost:5672/liaison"
     #: RabbitMQ's management HTTP API (users, permissions, queue statistics).
     management_url: str = "http://localhost:15672"
@@ -99,6 +106,32 @@ class Settings(BaseModel):
     log_json: bool | None = None
     log_level: str = "info"
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_nodes(cls, value: str) -> str:
+        urls = split_urls(value)
+        if not urls:
+            raise ValueError("names no broker")
+        first = urlsplit(urls[0])
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+                raise ValueError(
+                    f"each URL must be amqp[s]://user:password@host:port/vhost ({parts.scheme}://{parts.hostname})"
+                )
+            # The nodes are one broker: a second identity or vhost would be a different hub.
+            if (parts.scheme, parts.username, parts.password, parts.path) != (
+                first.scheme,
+                first.username,
+                first.password,
+                first.path,
+            ):
+                raise ValueError(
+                    f"every node URL must have the same scheme, user, password and vhost "
+                    f"(node {parts.hostname}:{parts.port} differs from the first)"
+                )
+        return ",".join(urls)
+
     @field_validator("retry_delays_ms", mode="before")
     @classmethod
     def _delays_from_json(cls, value: Any) -> Any:
@@ -119,15 +152,20 @@ class Settings(BaseModel):
         return value
 
     @property
+    def amqp_urls(self) -> list[str]:
+        """Every node's URL, in the order given (one for a single broker)."""
+        return split_urls(self.amqp_url)
+
+    @property
     def vhost(self) -> str:
         """The vhost named by ``amqp_url`` (``/`` when the path is empty)."""
-        path = urlsplit(self.amqp_url).path
+        path = urlsplit(self.amqp_urls[0]).path
         return unquote(path[1:]) if len(path) > 1 else "/"
 
     @property
     def hub_user(self) -> str:
         """The hub's own RabbitMQ user: the relay the router trusts for retries and replays."""
-        return unquote(urlsplit(self.amqp_url).username or "guest")
+        return unquote(urlsplit(self.amqp_urls[0]).username or "guest")
 
     @property
     def receipt_key_file(self) -> Path:
@@ -137,7 +175,7 @@ class Settings(BaseModel):
     @property
     def management_auth(self) -> tuple[str, str]:
         """User and password for the management API."""
-        parts = urlsplit(self.amqp_url)
+        parts = urlsplit(self.amqp_urls[0])
         return (
             self.management_user or unquote(parts.username or "guest"),
             self.management_password or unquote(parts.password or "guest"),

@@ -47,6 +47,7 @@ from producers.envelopes import (
 )
 from producers.errors import PublishError
 from producers.settings import ParticipantSettings
+from producers.tls import tls_failure
 from producers.tokens import DeliveryTokens
 from schemas import wire
 from schemas.envelope import Envelope, P, new_envelope
@@ -368,6 +369,15 @@ class Publisher:
     ) -> PublishError | None:
         code = getattr(exc, "reply_code", None)
         text = getattr(exc, "reply_text", None) or str(exc)
+        if isinstance(exc, OperationalError | OSError) and self._settings.uses_tls:
+            refused = tls_failure(
+                f"{type(exc).__name__}: {exc}",
+                where=self._settings.safe_url,
+                ca_file=self._settings.tls.ca_file,
+                cert_file=self._settings.tls.cert_file,
+            )
+            if refused is not None:
+                return PublishError(f"could not publish {what}: {refused}", type_=what, cause="tls")
         if isinstance(exc, OperationalError | OSError):
             return PublishError(
                 f"could not publish {what}: the broker at {self._settings.safe_url} stayed "

@@ -72,34 +72,49 @@ class ParticipantSettings:
                 f"participant code {self.code!r} is not a directory code "
                 "(lower case, digits and hyphens, 2-40 characters)"
             )
-        parts = urlsplit(self.amqp_url)
-        if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
-            raise SdkConfigError(
-                f"amqp_url must look like amqp[s]://user:password@host/vhost, not {self.safe_url!r}"
-            )
+        schemes = set()
+        for url in self.urls:
+            parts = urlsplit(url)
+            schemes.add(parts.scheme)
+            if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
+                raise SdkConfigError(
+                    "amqp_url must look like amqp[s]://user:password@host/vhost "
+                    f"(several nodes comma-separated), not {self.safe_url!r}"
+                )
+        if not self.urls or len(schemes) > 1:
+            raise SdkConfigError(f"amqp_url must name nodes of one scheme, not {self.safe_url!r}")
 
     def __repr__(self) -> str:
         # Never the password: settings end up in logs and tracebacks.
         return f"ParticipantSettings(code={self.code!r}, amqp_url={self.safe_url!r})"
 
     @property
+    def urls(self) -> list[str]:
+        """The node URLs of ``amqp_url`` (comma-separated for a cluster), in order."""
+        return [part.strip() for part in self.amqp_url.split(",") if part.strip()]
+
+    @property
     def safe_url(self) -> str:
         """``amqp_url`` with the password masked, for logs and messages."""
-        parts = urlsplit(self.amqp_url)
-        if parts.password is None:
-            return self.amqp_url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        masked = []
+        for url in self.urls or [self.amqp_url]:
+            parts = urlsplit(url)
+            if parts.password is None:
+                masked.append(url)
+                continue
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            masked.append(parts._replace(netloc=netloc).geturl())
+        return ",".join(masked)
 
     @property
     def rabbit_user(self) -> str:
         """The RabbitMQ user this participant connects as: the ``user_id`` it publishes with."""
-        return self.user or unquote(urlsplit(self.amqp_url).username or "guest")
+        return self.user or unquote(urlsplit(self.urls[0]).username or "guest")
 
     @property
     def uses_tls(self) -> bool:
         """Whether the connection is ``amqps://``."""
-        return urlsplit(self.amqp_url).scheme == "amqps"
+        return urlsplit(self.urls[0]).scheme == "amqps"
 
     def ssl_options(self) -> dict[str, Any] | None:
         """py-amqp's ``ssl`` options for an ``amqps://`` URL; ``None`` for plain ``amqp://``."""
@@ -113,16 +128,23 @@ class ParticipantSettings:
             if self.tls.key_file is not None:
                 options["keyfile"] = str(self.tls.key_file)
         if self.tls.verify_hostname:
-            # py-amqp checks the name only when a server_hostname is given.
-            options["server_hostname"] = urlsplit(self.amqp_url).hostname
+            # py-amqp checks the name only when a server_hostname is given; kombu shares
+            # these options between the nodes of a cluster, so their certificates must
+            # all carry the first node's name (one certificate with every node's name).
+            options["server_hostname"] = urlsplit(self.urls[0]).hostname
         return options
 
     def connection_options(self, *, heartbeat: int = 0) -> dict[str, Any]:
-        """Keyword arguments for ``kombu.Connection`` (URL, TLS, timeouts)."""
+        """Keyword arguments for ``kombu.Connection`` (URL, TLS, timeouts).
+
+        Several nodes become kombu's ``;``-separated alternates, tried round-robin:
+        each reconnection goes to the next node.
+        """
         options: dict[str, Any] = {
-            "hostname": self.amqp_url,
+            "hostname": ";".join(self.urls),
             "connect_timeout": self.connect_timeout,
             "heartbeat": heartbeat,
+            "failover_strategy": "round-robin",
         }
         tls = self.ssl_options()
         if tls is not None:

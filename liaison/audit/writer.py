@@ -30,11 +30,12 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import connection_parameters, login_refused
+from liaison.amqp import blocking_connection
 from liaison.audit.events import AuditEvent, decode_batch
 from liaison.audit.keys import load_or_create
 from liaison.audit.records import RecordError
 from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
+from liaison.errors import BrokerError, LoginRefusedError, TlsRefusedError
 from liaison.settings import Settings
 from schemas.wire import AUDIT_QUEUE
 
@@ -71,9 +72,9 @@ class AuditWriter:
         self.stats = WriterStats()
         self._key = key
         self._stopping = threading.Event()
+        self._connected_once = False
         self._log = structlog.get_logger("liaison.audit.writer")
         self._last_checkpoint = time.monotonic()
-        self._logged_in = False
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish its batch, checkpoint and return (signal-safe)."""
@@ -138,15 +139,16 @@ class AuditWriter:
             try:
                 self._consume(ledger)
                 delay = self.settings.reconnect_initial_s
-            except pika.exceptions.AMQPError as exc:
-                # A password refused before the first login will not heal by retrying:
-                # say so and stop. Refused later (a broker restarting) is worth waiting for.
-                refused = login_refused(self.settings, exc)
-                if refused is not None and not self._logged_in:
-                    raise refused from None
+            except (pika.exceptions.AMQPError, BrokerError) as exc:
+                # A password or certificate refused before the first login will not heal
+                # by retrying: say so and stop. Refused later (a broker restarting) is
+                # worth waiting for.
+                refused = isinstance(exc, (TlsRefusedError, LoginRefusedError))
+                if refused and not self._connected_once:
+                    raise
                 self._log.warning(
                     "audit writer lost the broker; reconnecting",
-                    error=_describe(exc),
+                    error=str(exc) if isinstance(exc, BrokerError) else _describe(exc),
                     retry_in_s=round(delay, 2),
                 )
                 self._stopping.wait(delay)
@@ -154,9 +156,8 @@ class AuditWriter:
             self._maybe_checkpoint(ledger)
 
     def _consume(self, ledger: Ledger) -> None:
-        params = connection_parameters(self.settings, name="liaison-audit-writer")
-        connection = pika.BlockingConnection(params)
-        self._logged_in = True
+        connection = blocking_connection(self.settings, name="liaison-audit-writer")
+        self._connected_once = True
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)

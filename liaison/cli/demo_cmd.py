@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from liaison.cli import Context, pass_context
+from liaison.logs import configure_logging
 
 
 @click.command()
@@ -14,9 +17,24 @@ from liaison.cli import Context, pass_context
     is_flag=True,
     help="Stop the hub after the summary instead of leaving it running.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every step and the hub's logs (default: the table on a terminal, else one line).",
+)
 @pass_context
-def demo(obj: Context, exit_after: bool) -> None:
+def demo(obj: Context, exit_after: bool, verbose: bool) -> None:
     """Apply the topology, run router and audit writer, exchange real messages, summarise."""
     from liaison.demo import run_demo  # noqa: PLC0415 - keeps --help fast
 
-    run_demo(obj.settings, echo=click.echo, keep_running=not exit_after)
+    settings = obj.settings
+    if not verbose and settings.log_level.lower() in ("debug", "info"):
+        # Each topology change is an info log line (about 300 on a first run): the details.
+        configure_logging(json=settings.log_json, level="warning")
+    run_demo(
+        settings,
+        echo=click.echo,
+        keep_running=not exit_after,
+        summary_only=not verbose and not sys.stdout.isatty(),
+    )

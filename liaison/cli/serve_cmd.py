@@ -46,4 +46,6 @@ def serve(obj: Context) -> None:
         relay_thread.join(timeout=10)
         if web is not None:
             web.stop()
+    if router.failure is not None:
+        raise click.ClickException(router.failure)
     raise SystemExit(code)

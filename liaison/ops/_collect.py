@@ -18,7 +18,7 @@ import pika
 import pika.adapters.blocking_connection
 import pika.exceptions
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import blocking_connection
 from liaison.errors import BrokerError
 from liaison.management import Management
 from liaison.ops._status import (
@@ -165,8 +165,7 @@ class StatusCollector:
 
     def _open_channel(self) -> pika.adapters.blocking_connection.BlockingChannel:
         if self._connection is None or not self._connection.is_open:
-            params = connection_parameters(self._settings, name="liaison-status")
-            self._connection = pika.BlockingConnection(params)
+            self._connection = blocking_connection(self._settings, name="liaison-status")
             self._channel = None
         if self._channel is None or not self._channel.is_open:
             self._channel = self._connection.channel()

@@ -34,7 +34,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel as Channel
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import blocking_connection
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import BrokerError
@@ -220,11 +220,7 @@ class DeadLetterQueue:
 
     @contextmanager
     def _channel(self) -> Iterator[Channel]:
-        params = connection_parameters(self._settings, name="liaison-dlq")
-        try:
-            connection = pika.BlockingConnection(params)
-        except pika.exceptions.AMQPError as exc:
-            raise BrokerError(f"cannot connect to the broker: {exc!r}") from exc
+        connection = blocking_connection(self._settings, name="liaison-dlq")
         try:
             channel = connection.channel()
             channel.confirm_delivery()

@@ -26,7 +26,7 @@ import pika
 import pika.exceptions
 import structlog
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import blocking_connection
 from liaison.directory import Directory
 from liaison.errors import BrokerError, ConfigError
 from liaison.management import Management, q
@@ -397,13 +397,9 @@ def _unbind(channel: Any, binding: BindingSpec) -> None:
 @contextmanager
 def _channel(settings: Settings) -> Iterator[Any]:
     try:
-        connection = pika.BlockingConnection(
-            connection_parameters(settings, name="liaison-topology")
-        )
-    except (pika.exceptions.AMQPError, OSError) as exc:
-        raise BrokerError(
-            f"cannot connect to RabbitMQ on vhost {settings.vhost!r}: {exc!r}"
-        ) from exc
+        connection = blocking_connection(settings, name="liaison-topology")
+    except BrokerError as exc:
+        raise BrokerError(f"cannot connect to RabbitMQ on vhost {settings.vhost!r}: {exc}") from exc
     try:
         yield connection.channel()
     finally:

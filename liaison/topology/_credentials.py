@@ -18,9 +18,9 @@ from urllib.parse import quote, unquote, urlsplit
 import pika
 import pika.exceptions
 
-from liaison.amqp import connection_parameters
+from liaison.amqp import node_parameters
 from liaison.errors import BrokerError
-from liaison.settings import Settings
+from liaison.settings import Settings, split_urls
 
 
 class CredentialState(StrEnum):
@@ -63,13 +63,19 @@ def credentials_path(settings: Settings, code: str) -> Path:
 
 
 def credentials_url(settings: Settings, user: str, password: str) -> str:
-    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user."""
-    parts = urlsplit(settings.amqp_url)
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    port = f":{parts.port}" if parts.port else ""
+    """The AMQP URL a participant connects with: the hub's broker and vhost, its own user.
+
+    On a cluster, one URL per node of ``amqp_url``, comma-separated (the SDK fails over).
+    """
     credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}"
+    urls = []
+    for url in settings.amqp_urls:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port else ""
+        urls.append(f"{parts.scheme}://{credentials}@{host}{port}/{quote(settings.vhost, safe='')}")
+    return ",".join(urls)
 
 
 def write_credentials(settings: Settings, code: str, user: str, password: str) -> Path:
@@ -123,17 +129,19 @@ def credentials_match(settings: Settings, code: str, user: str) -> bool:
     url = read_credentials_url(settings, code)
     if url is None:
         return False
-    found, hub = urlsplit(url), urlsplit(settings.amqp_url)
+    found_nodes = [urlsplit(one) for one in split_urls(url)]
+    hub_nodes = [urlsplit(one) for one in settings.amqp_urls]
     try:
-        same_port = found.port == hub.port
+        same_nodes = [(f.hostname, f.port) for f in found_nodes] == [
+            (h.hostname, h.port) for h in hub_nodes
+        ]
     except ValueError:
         return False
-    return (
+    return same_nodes and all(
         bool(found.password)
         and unquote(found.username or "") == user
-        and found.hostname == hub.hostname
-        and same_port
         and unquote(found.path[1:]) == settings.vhost
+        for found in found_nodes
     )
 
 
@@ -149,14 +157,16 @@ def check_credentials(settings: Settings, code: str, user: str) -> CredentialPro
         return CredentialProblem(code, user, path, CredentialState.MISSING)
     if not credentials_match(settings, code, user):
         return CredentialProblem(code, user, path, CredentialState.ELSEWHERE)
-    params = connection_parameters(settings, url, name="liaison-credentials-check")
+    params = node_parameters(settings, url, name="liaison-credentials-check")
     try:
         pika.BlockingConnection(params).close()
-    except pika.exceptions.ProbableAuthenticationError:
-        return CredentialProblem(code, user, path, CredentialState.REFUSED)
-    except pika.exceptions.ProbableAccessDeniedError:
-        return None  # the password was accepted; the vhost was not (yet) open to it
     except (pika.exceptions.AMQPError, OSError) as exc:
+        # With several nodes pika may wrap the last node's answer in a workflow error.
+        cause = getattr(exc, "exception", None) or exc
+        if isinstance(cause, pika.exceptions.ProbableAuthenticationError):
+            return CredentialProblem(code, user, path, CredentialState.REFUSED)
+        if isinstance(cause, pika.exceptions.ProbableAccessDeniedError):
+            return None  # the password was accepted; the vhost was not (yet) open to it
         raise BrokerError(f"cannot try the credentials of {user!r} from {path}: {exc!r}") from exc
     return None
 

@@ -10,9 +10,9 @@ from tests.integration.harness import env_for
 
 
 def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings) -> None:
-    """`liaison demo --exit` shows every message's recipients, the invalid one's reason, and a verified audit log."""
+    """`liaison demo --exit -v` shows every message's recipients, the invalid one's reason, and a verified audit log."""
     result = subprocess.run(
-        [sys.executable, "-m", "liaison", "demo", "--exit"],
+        [sys.executable, "-m", "liaison", "demo", "--exit", "-v"],
         env=env_for(settings, LIAISON_LOG_LEVEL="warning"),
         capture_output=True,
         text=True,

@@ -1,12 +1,19 @@
-"""Fixtures of the reliability suite: the hub's topology on the test's vhost, and the mode."""
+"""Fixtures of the reliability suite: the hub's topology on the test's vhost, the mode, a cluster."""
 
 from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from liaison.directory import load_directory
+from liaison.management import Management
 from liaison.settings import Settings
 from liaison.topology import apply
+from tests import rabbit_nodes
 from tests.conftest import long_mode
 
 
@@ -19,5 +26,40 @@ def long(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def hub_settings(settings: Settings) -> Settings:
     """Settings whose vhost carries the full topology of the bundled directory."""
+    apply(settings, load_directory(None))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster() -> Iterator[rabbit_nodes.Cluster]:
+    """Three extra RabbitMQ nodes joined in a cluster, once per session, killed afterwards."""
+    why = rabbit_nodes.missing()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and extra RabbitMQ nodes cannot start: {why}", pytrace=False)
+        pytest.skip(why)
+    with rabbit_nodes.cluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_settings(rabbit_cluster: rabbit_nodes.Cluster, tmp_path: Path) -> Settings:
+    """Hub settings naming all three nodes, on a fresh vhost with the topology applied."""
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"liaison-cluster-{tag}"
+    first = rabbit_cluster.nodes[0]
+    settings = Settings(
+        amqp_url=rabbit_cluster.amqp_urls(vhost, "guest:guest"),
+        management_url=f"http://127.0.0.1:{first.management_port}",
+        user_prefix=f"k{tag}-",
+        credentials_dir=tmp_path / "credentials",
+        audit_dir=tmp_path / "audit",
+        hub_key_path=tmp_path / "hub.key",
+        http_port=0,
+        log_json=True,
+    )
+    with Management(settings) as api:
+        api.put_vhost(vhost)
+        api.put_permissions(vhost, settings.hub_user, configure=".*", write=".*", read=".*")
     apply(settings, load_directory(None))
     return settings

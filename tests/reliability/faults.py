@@ -20,6 +20,7 @@ import httpx
 import pika
 import pika.exceptions
 
+from liaison.amqp import node_parameters
 from liaison.settings import Settings
 from schemas import wire
 from tests.integration.harness import env_for
@@ -54,7 +55,7 @@ def port_answers(host: str = "localhost", port: int = 5672) -> bool:
 def broker_ready(settings: Settings) -> bool:
     """AMQP answers on the test vhost, its ingress queue is there, and so is the management API."""
     try:
-        connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        connection = pika.BlockingConnection(node_parameters(settings, name="proof"))
     except (pika.exceptions.AMQPError, OSError):
         return False
     try:

@@ -83,9 +83,13 @@ class Producer:
     def __init__(
         self, url: str, user: str, messages: list[tuple[str, bytes, str]], rate: float, sender: str
     ) -> None:
-        self._params = pika.URLParameters(url)
-        self._params.client_properties = {"connection_name": f"proof-producer-{sender}"}
-        self._params.heartbeat = 10
+        # Several comma-separated URLs (a cluster's nodes): each reconnection takes the next.
+        self._nodes = [pika.URLParameters(one.strip()) for one in url.split(",") if one.strip()]
+        for params in self._nodes:
+            params.client_properties = {"connection_name": f"proof-producer-{sender}"}
+            params.heartbeat = 10
+            params.socket_timeout = 5
+        self._attempts = 0
         self._user = user
         self._messages = messages
         self._rate = rate
@@ -108,8 +112,9 @@ class Producer:
         while len(self.confirmed) < len(self._messages):
             if time.monotonic() - self._started > DEADLINE_S:
                 raise TimeoutError(f"{len(self.confirmed)} of {len(self._messages)} confirmed")
+            self._attempts += 1
             self._connection = pika.SelectConnection(
-                self._params,
+                self._nodes[self._attempts % len(self._nodes)],
                 on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error,
                 on_close_callback=self._on_closed,

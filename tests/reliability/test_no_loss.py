@@ -24,6 +24,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from liaison.amqp import node_parameters
 from liaison.audit.query import iter_records
 from liaison.credentials import participant_url
 from liaison.settings import Settings
@@ -62,7 +63,7 @@ LONG = Plan(100_000, 450.0, (6.0, 40.0), 20.0, (1.5, 4.0))
 def queue_ready(settings: Settings, queue: str) -> int:
     """Ready messages in ``queue`` (-1 when the broker cannot say right now)."""
     try:
-        connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        connection = pika.BlockingConnection(node_parameters(settings, name="proof"))
     except (pika.exceptions.AMQPError, OSError):
         return -1
     try:
@@ -77,7 +78,7 @@ def queue_ready(settings: Settings, queue: str) -> int:
 def consumers(settings: Settings, queue: str) -> int:
     """Consumers on ``queue`` (0 when the broker cannot say right now)."""
     try:
-        connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+        connection = pika.BlockingConnection(node_parameters(settings, name="proof"))
     except (pika.exceptions.AMQPError, OSError):
         return 0
     try:
@@ -92,7 +93,7 @@ def consumers(settings: Settings, queue: str) -> int:
 def drain(settings: Settings, queue: str) -> Counter[str]:
     """Take every message out of ``queue``; how many times each message id was there."""
     seen: Counter[str] = Counter()
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    connection = pika.BlockingConnection(node_parameters(settings, name="proof"))
     try:
         channel = connection.channel()
         channel.basic_qos(prefetch_count=2_000)
