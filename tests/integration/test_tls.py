@@ -282,6 +282,7 @@ def test_sdk_consumer_refusal_names_the_cause(tls_node: TlsNode, tmp_path: Path,
     participant = ParticipantSettings(
         code="gs-archives",
         amqp_url=settings.amqp_url,
+        hub_user=settings.hub_user,
         tls=TlsOptions(
             ca_file=settings.tls.ca_file,
             cert_file=settings.tls.cert_file,
