@@ -54,7 +54,8 @@ class TestRouted:
         """A valid letter is delivered once, byte for byte, and audited as received, routed, delivered."""
         body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
         decision = route(ctx, body, "gs")
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        # gs-procedures: the bundled rules copy every letter to the registry.
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-procedures"]
         assert decision.deliveries[0].body == body
         assert decision.deliveries[0].exchange == wire.DELIVER_EXCHANGE
         assert decision.dead_letters == ()
@@ -153,7 +154,7 @@ class TestRefused:
 
     def test_no_recipients(self, ctx: RoutingContext) -> None:
         """No explicit recipient and no rule: nowhere to go."""
-        body = envelope("correspondence.letter", "gs").encode()
+        body = envelope("legal.opinion_requested", "gs").encode()
         self.assert_refused(route(ctx, body, "gs"), ReasonCode.NO_RECIPIENTS)
 
     def test_not_json(self, ctx: RoutingContext) -> None:
@@ -185,7 +186,7 @@ class TestClearance:
             classification=Classification.CONFIDENTIAL,
         ).encode()
         decision = route(ctx, body, "gs")
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-procedures"]
         (dead,) = decision.dead_letters
         assert dead.headers[wire.H_REASON] == ReasonCode.CLEARANCE.value
         assert dead.headers[wire.H_RECIPIENT] == low
@@ -334,7 +335,11 @@ class TestTargetedRetry:
         """Only the hub's relay may narrow the recipients."""
         env = envelope("correspondence.letter", "gs", ("gs-archives", "gs-legal"))
         decision = route(ctx, env.encode(), "gs", headers={wire.H_RETRY_TO: "gs-legal"})
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-legal"]
+        assert [d.routing_key for d in decision.deliveries] == [
+            "gs-archives",
+            "gs-legal",
+            "gs-procedures",
+        ]
 
 
 class TestReceipts:
@@ -352,7 +357,7 @@ class TestReceipts:
 
         env = new_envelope(receipt, sender="gs-archives", recipients=("gs",), created_at=NOW)
         decision = route(ctx, env.encode(), "gs-archives")
-        assert [d.routing_key for d in decision.deliveries] == ["gs"]
+        assert [d.routing_key for d in decision.deliveries] == ["gs", "gs-procedures"]
         (event,) = [e for e in decision.events if e.event is EventKind.RECEIPT]
         assert event.message_id == str(original.message_id)
         assert event.detail is not None
