@@ -179,3 +179,45 @@ def shared_dir() -> Path:
             pytest.fail(f"CI is set and {SHARED} is missing", pytrace=False)
         pytest.skip(f"{SHARED} is not beside this checkout")
     return SHARED
+
+
+#: The PostgreSQL server of this machine (trust auth); LIAISON_TEST_POSTGRES_URL overrides it.
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, as a URL whose search_path is that schema; dropped after.
+
+    When the server is missing the test skips, except with ``CI`` set: there it fails.
+    """
+    import sqlalchemy
+
+    base = os.environ.get("LIAISON_TEST_POSTGRES_URL", POSTGRES_URL)
+    schema = f"proc_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base)
+    try:
+        with engine.begin() as db:
+            db.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        engine.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and PostgreSQL is not reachable: {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL at {base}: {exc}")
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as db:
+            db.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The procedures database on each backend: a SQLite file, and a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'procedures.sqlite3'}"
+        return
+    with postgres_schema() as url:
+        yield url

@@ -157,12 +157,13 @@ class Store:
         """Apply one delivered copy exactly once; False when it was applied before."""
         key = core.message_key(envelope.sender, envelope.message_id)
         with self.engine.begin() as db:
+            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
             inserted = db.execute(
-                self._insert_ignore(t.consumed).values(
-                    key=key, type=envelope.type, created_at=t.naive(envelope.created_at)
-                )
-            )
-            if inserted.rowcount != 1:
+                self._insert_ignore(t.consumed)
+                .values(key=key, type=envelope.type, created_at=t.naive(envelope.created_at))
+                .returning(t.consumed.c.key)
+            ).scalar_one_or_none()
+            if inserted is None:
                 return False
             view = self._view(db, core.needs(envelope))
             effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
