@@ -24,10 +24,16 @@ POLICY = core.Policy("gs-procedures", "MAEE", DIRECTORY, AckRules.load(None, DIR
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
-def letter(sender: str = "gs", *, at: datetime = T0, **kw: object):  # type: ignore[no-untyped-def]
+def letter(  # type: ignore[no-untyped-def]
+    sender: str = "gs",
+    *,
+    at: datetime = T0,
+    subject: str = "Convention de sécurité sociale",
+    **kw: object,
+):
     payload = Letter(
         registry_reference="GS/1",
-        subject="Convention de sécurité sociale",
+        subject=subject,
         body="...",
         addressee="Président",
         signatory="SG",
@@ -201,3 +207,64 @@ class TestDeadlines:
             thread.join()
         assert fired.count(True) == 20
         assert len([r for r in store.unsent() if r.routing_key == "procedure.escalation"]) == 20
+
+
+class TestRegistryCommands:
+    """``liaison registry`` on each backend (full-text search on PostgreSQL)."""
+
+    def _fill(self, store: Store) -> list:  # type: ignore[type-arg]
+        first = letter(subject="Convention fiscale avec la Belgique")
+        reply = letter("palace", in_reply_to=first.message_id)
+        reply = reply.model_copy(
+            update={
+                "payload": reply.payload.model_copy(
+                    update={"subject": "Réponse: convention fiscale"}
+                )
+            }
+        )
+        other = letter("chamber").model_copy(
+            update={
+                "payload": letter().payload.model_copy(update={"subject": "Question écrite 1234"})
+            }
+        )
+        for env in (first, reply, other):
+            store.consume(POLICY, env, stamp=T0)
+        return [first, reply, other]
+
+    def _run(self, database_url: str, *args: str):  # type: ignore[no-untyped-def]
+        from click.testing import CliRunner
+
+        from liaison.cli import main
+
+        return CliRunner().invoke(
+            main, list(args), env={"LIAISON_PROCEDURES_DATABASE_URL": database_url}
+        )
+
+    def test_show_thread_search_and_export(self, database_url: str, store: Store) -> None:
+        """The thread links the reply to its letter; search finds words of the subject; CSV lists the year."""
+        import csv
+        import io
+        import json
+
+        self._fill(store)
+        shown = self._run(database_url, "registry", "show", "MAEE/2026/2", "--json")
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.output)["answers_number"] == "MAEE/2026/1"
+        thread = self._run(database_url, "registry", "show", "MAEE/2026/1", "--thread", "--json")
+        assert [line["number"] for line in json.loads(thread.output)] == [
+            "MAEE/2026/1",
+            "MAEE/2026/2",
+        ]
+        found = self._run(database_url, "registry", "search", "--text", "convention", "--json")
+        assert [line["number"] for line in json.loads(found.output)] == [
+            "MAEE/2026/1",
+            "MAEE/2026/2",
+        ]
+        by_sender = self._run(database_url, "registry", "search", "--sender", "chamber", "--json")
+        assert [line["number"] for line in json.loads(by_sender.output)] == ["MAEE/2026/3"]
+        exported = self._run(database_url, "registry", "export", "--year", "2026", "--csv")
+        rows = list(csv.DictReader(io.StringIO(exported.output)))
+        assert [row["number"] for row in rows] == ["MAEE/2026/1", "MAEE/2026/2", "MAEE/2026/3"]
+        assert rows[1]["answers_number"] == "MAEE/2026/1"
+        missing = self._run(database_url, "registry", "show", "MAEE/2026/99")
+        assert missing.exit_code == 1 and "no registry number" in missing.output
