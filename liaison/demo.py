@@ -26,6 +26,7 @@ from liaison.amqp import connection_parameters
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
+from liaison.procedures.demo import demo_settings, env_names, run_procedures_demo
 from liaison.settings import Settings
 from liaison.topology import apply
 from schemas import wire
@@ -153,6 +154,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "directory_path",
         "rules_path",
         "checkpoint_seconds",
+        *env_names(),
     ):
         value = getattr(settings, name)
         if value is not None:
@@ -215,8 +217,14 @@ def _drain(
         connection.close()
 
 
-def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
-    """Run the scenario end to end; with ``keep_running``, leave the hub up until a signal."""
+def run_demo(
+    settings: Settings, *, echo: Echo, keep_running: bool, ack_deadline: str = "8 seconds"
+) -> Outcome:
+    """Run the scenario end to end; with ``keep_running``, leave the hub up until a signal.
+
+    ``ack_deadline`` shortens the FLASH cables' acknowledgement deadline for the show.
+    """
+    settings = demo_settings(settings, ack_deadline)
     directory = load_directory(settings.directory_path)
     report = apply(settings, directory)
     echo(
@@ -245,6 +253,8 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
         time.sleep(1.5)  # one checkpoint interval
         outcome.audit = _verify(settings)
         _print(items, outcome, echo)
+        _start_procedures(settings, log_dir, stack)
+        run_procedures_demo(settings, echo, ack_deadline=ack_deadline)
         if keep_running:
             echo(
                 f"\nThe hub is running on vhost {settings.vhost!r}. Dashboard and metrics: "
@@ -256,6 +266,27 @@ def run_demo(settings: Settings, *, echo: Echo, keep_running: bool) -> Outcome:
             while not stop["now"] and router.poll() is None:
                 time.sleep(0.2)
     return outcome
+
+
+def _start_procedures(settings: Settings, log_dir: Path, stack: ExitStack) -> None:
+    migrate = subprocess.run(
+        [sys.executable, "-m", "liaison", "procedures", "migrate"],
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if migrate.returncode != 0:
+        raise ConfigError(f"procedures migrate failed: {migrate.stderr.strip()}")
+    service = stack.enter_context(_process(settings, log_dir, "procedures", "run"))
+    _wait(
+        lambda: (
+            _queue(settings, wire.inbox_queue("gs-procedures"))[1] > 0 or service.poll() is not None
+        ),
+        "the procedures service to consume",
+    )
+    if service.poll() is not None:
+        raise ConfigError(f"the procedures service exited; see {log_dir / 'procedures.log'}")
 
 
 def _collect(settings: Settings, items: list[Sent]) -> Outcome:
