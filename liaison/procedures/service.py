@@ -40,12 +40,14 @@ from liaison.procedures import core
 from liaison.procedures.store import OutboxRow, Store
 from liaison.settings import Settings
 from schemas import wire
+from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
 from schemas.registry import Registry
+from schemas.types import Payload
 
 log = structlog.get_logger("liaison.procedures")
 
-PREFETCH = 100
+PREFETCH = 250
 
 
 def inbox(code: str) -> str:
@@ -70,6 +72,7 @@ class ProceduresService:
         self.stop = threading.Event()
         self.applied = self.duplicates = self.parked = self.fired = 0
         self._publisher: pika.adapters.blocking_connection.BlockingChannel | None = None
+        self._batch: list[Any] = []
 
     def run(self, *, install_signals: bool = True) -> int:
         """Serve until SIGTERM/SIGINT; reconnect with backoff when the broker goes away."""
@@ -110,11 +113,13 @@ class ProceduresService:
             next_sweep = time.monotonic() + self.settings.procedures_sweep_s
             while not self.stop.is_set():
                 connection.process_data_events(time_limit=0.2)
+                self._handle_batch()
                 if time.monotonic() >= next_sweep:
                     self.sweep()
                     next_sweep = time.monotonic() + self.settings.procedures_sweep_s
         finally:
             self._publisher = None
+            self._batch = []  # unacked: the broker redelivers them
             if connection.is_open:
                 connection.close()
 
@@ -125,31 +130,39 @@ class ProceduresService:
         props: pika.spec.BasicProperties,
         body: bytes,
     ) -> None:
-        headers: dict[str, Any] = dict(props.headers or {})
-        if props.user_id != self.settings.hub_user:
-            # Nothing reaches an inbox but through the hub; a copy that did not is a defect.
-            self._park(
-                body, headers, ReasonCode.SENDER_MISMATCH, f"not from the hub: {props.user_id!r}"
-            )
-        else:
+        # Collected, then handled as one batch when pika returns (one commit per batch).
+        self._batch.append((channel, method, props, body))
+
+    def _handle_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        copies: list[tuple[Envelope[Payload], str | None]] = []
+        for _channel, _method, props, body in batch:
+            headers: dict[str, Any] = dict(props.headers or {})
+            if props.user_id != self.settings.hub_user:
+                # Nothing reaches an inbox but through the hub; a copy that did not is a defect.
+                self._park(
+                    body,
+                    headers,
+                    ReasonCode.SENDER_MISMATCH,
+                    f"not from the hub: {props.user_id!r}",
+                )
+                continue
             try:
                 envelope = self.registry.decode(body)
             except ContractError as exc:
                 self._park(body, headers, exc.reason, exc.message, exc.path)
-            else:
-                token = headers.get(core.RECEIPT_TOKEN_HEADER)
-                applied = self.store.consume(
-                    self.policy,
-                    envelope,
-                    stamp=self.clock(),
-                    token=token.decode() if isinstance(token, bytes) else token,
-                )
-                if applied:
-                    self.applied += 1
-                else:
-                    self.duplicates += 1
-                self.flush(core.message_key(envelope.sender, envelope.message_id))
-        channel.basic_ack(method.delivery_tag)
+                continue
+            token = headers.get(core.RECEIPT_TOKEN_HEADER)
+            copies.append((envelope, token.decode() if isinstance(token, bytes) else token))
+        if copies:
+            applied = self.store.consume_many(self.policy, copies, stamp=self.clock())
+            self.applied += sum(applied)
+            self.duplicates += len(applied) - sum(applied)
+            self.flush([core.message_key(e.sender, e.message_id) for e, _ in copies])
+        channel, method = batch[-1][0], batch[-1][1]
+        channel.basic_ack(method.delivery_tag, multiple=True)
 
     def _park(
         self,
@@ -186,8 +199,8 @@ class ProceduresService:
         self.parked += 1
         log.warning("procedures.parked", reason=code, text=text)
 
-    def flush(self, source: str | None) -> int:
-        """Publish the outbox's unsent rows (of one source, or all) with confirms."""
+    def flush(self, source: str | list[str] | None) -> int:
+        """Publish the outbox's unsent rows (of some sources, or all) with confirms."""
         total = 0
         while True:
             rows = self.store.unsent(source)

@@ -155,20 +155,39 @@ class Store:
         token: str | None = None,
     ) -> bool:
         """Apply one delivered copy exactly once; False when it was applied before."""
-        key = core.message_key(envelope.sender, envelope.message_id)
+        return self.consume_many(policy, [(envelope, token)], stamp=stamp)[0]
+
+    def consume_many(
+        self,
+        policy: core.Policy,
+        copies: list[tuple[Envelope[Payload], str | None]],
+        *,
+        stamp: datetime,
+    ) -> list[bool]:
+        """Apply delivered copies (with their receipt tokens) in ONE transaction, in order.
+
+        Each is applied once: False for those applied before (by this or another
+        process). One commit for a batch is what lets the service keep up; a later
+        copy of the batch sees what an earlier one wrote.
+        """
+        applied: list[bool] = []
         with self.engine.begin() as db:
-            # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
-            inserted = db.execute(
-                self._insert_ignore(t.consumed)
-                .values(key=key, type=envelope.type, created_at=t.naive(envelope.created_at))
-                .returning(t.consumed.c.key)
-            ).scalar_one_or_none()
-            if inserted is None:
-                return False
-            view = self._view(db, core.needs(envelope))
-            effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
-            self._apply(db, effects, source=key)
-        return True
+            for envelope, token in copies:
+                key = core.message_key(envelope.sender, envelope.message_id)
+                # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
+                inserted = db.execute(
+                    self._insert_ignore(t.consumed)
+                    .values(key=key, type=envelope.type, created_at=t.naive(envelope.created_at))
+                    .returning(t.consumed.c.key)
+                ).scalar_one_or_none()
+                if inserted is None:
+                    applied.append(False)
+                    continue
+                view = self._view(db, core.needs(envelope))
+                effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
+                self._apply(db, effects, source=key)
+                applied.append(True)
+        return applied
 
     def _insert_ignore(self, table: Any) -> Any:
         dialect = postgresql if self._pg else sqlite
@@ -397,11 +416,13 @@ class Store:
 
     # -- the outbox -------------------------------------------------------------------
 
-    def unsent(self, source: str | None = None, *, limit: int = 500) -> list[OutboxRow]:
-        """Messages written but not yet confirmed (of one source, or all), oldest first."""
+    def unsent(self, source: str | list[str] | None = None, *, limit: int = 500) -> list[OutboxRow]:
+        """Messages written but not yet confirmed (of some sources, or all), oldest first."""
         query = select(t.outbox).where(t.outbox.c.sent_at.is_(None))
-        if source is not None:
+        if isinstance(source, str):
             query = query.where(t.outbox.c.source == source)
+        elif source is not None:
+            query = query.where(t.outbox.c.source.in_(source))
         with self.engine.connect() as db:
             rows = db.execute(query.order_by(t.outbox.c.created_at).limit(limit)).all()
         return [

@@ -152,7 +152,7 @@ class TestAcknowledgementsChased:
             ]
             assert escalation["message_id"] in {d["message_id"] for d in at_sender}
 
-            status = cli(proc, "status", "--json", **_extra(proc))
+            status = cli(proc, "status", "--json", "--source", "amqp", **_extra(proc))
             assert status.code == 2, status.out
             kinds = [b["kind"] for b in status.json()["breaches"]]
             assert kinds == ["acks_overdue"], status.out
@@ -161,7 +161,7 @@ class TestAcknowledgementsChased:
 
             acknowledge(proc, "dir-european", european_props, european_copy)
             wait_for(
-                lambda: cli(proc, "status", "--json", **_extra(proc)).code == 0,
+                lambda: cli(proc, "status", "--json", "--source", "amqp", **_extra(proc)).code == 0,
                 timeout=30,
                 what="status back to 0 once the last receipt arrived",
             )
