@@ -29,6 +29,7 @@ from typing import Any
 
 import pika
 import pika.adapters.blocking_connection
+import pika.connection
 import pika.exceptions
 import pika.spec
 import structlog
@@ -38,6 +39,7 @@ from liaison.credentials import participant_url
 from liaison.errors import BrokerError
 from liaison.procedures import core
 from liaison.procedures.store import OutboxRow, Store
+from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import Envelope
@@ -48,6 +50,8 @@ from schemas.types import Payload
 log = structlog.get_logger("liaison.procedures")
 
 PREFETCH = 250
+#: Above this many rows, the outbox is published with pipelined confirms.
+PIPELINE_FROM = 8
 
 
 def inbox(code: str) -> str:
@@ -73,6 +77,7 @@ class ProceduresService:
         self.applied = self.duplicates = self.parked = self.fired = 0
         self._publisher: pika.adapters.blocking_connection.BlockingChannel | None = None
         self._batch: list[Any] = []
+        self._params: pika.connection.Parameters | None = None
 
     def run(self, *, install_signals: bool = True) -> int:
         """Serve until SIGTERM/SIGINT; reconnect with backoff when the broker goes away."""
@@ -100,6 +105,7 @@ class ProceduresService:
     def _serve(self) -> None:
         url = participant_url(self.settings, self.policy.code)
         params = connection_parameters(self.settings, url, name="liaison-procedures")
+        self._params = params
         connection = pika.BlockingConnection(params)
         try:
             self._publisher = connection.channel()
@@ -206,10 +212,29 @@ class ProceduresService:
             rows = self.store.unsent(source)
             if not rows:
                 return total
-            for row in rows:
-                self._publish(row)
+            if len(rows) > PIPELINE_FROM and self._params is not None:
+                # Waiting for each confirm in turn costs a round trip per message; a
+                # batch goes out with its confirms in flight on a connection of its own.
+                publish_pipelined(
+                    self._params,
+                    wire.INGRESS_EXCHANGE,
+                    [(row.routing_key, row.body, self._properties(row)) for row in rows],
+                )
+            else:
+                for row in rows:
+                    self._publish(row)
             self.store.mark_sent([row.message_id for row in rows], at=self.clock())
             total += len(rows)
+
+    def _properties(self, row: OutboxRow) -> pika.BasicProperties:
+        return pika.BasicProperties(
+            content_type=wire.CONTENT_TYPE,
+            delivery_mode=2,
+            message_id=row.message_id,
+            type=row.routing_key,
+            user_id=self.settings.user_for(self.policy.code),
+            headers=row.headers or None,
+        )
 
     def _publish(self, row: OutboxRow) -> None:
         assert self._publisher is not None
@@ -218,14 +243,7 @@ class ProceduresService:
                 wire.INGRESS_EXCHANGE,
                 row.routing_key,
                 row.body,
-                pika.BasicProperties(
-                    content_type=wire.CONTENT_TYPE,
-                    delivery_mode=2,
-                    message_id=row.message_id,
-                    type=row.routing_key,
-                    user_id=self.settings.user_for(self.policy.code),
-                    headers=row.headers or None,
-                ),
+                self._properties(row),
                 mandatory=True,
             )
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:

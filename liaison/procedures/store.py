@@ -27,7 +27,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -99,6 +99,20 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        # Statements built once, executed with parameter dicts: building a statement with
+        # .values() for every copy cost more than running it.
+        self._ignore: dict[str, Any] = {}
+        self._consumed = self._insert_ignore(t.consumed).returning(t.consumed.c.key)
+        self._counter = (
+            select(t.registry_counter.c.last)
+            .where(t.registry_counter.c.year == bindparam("y"))
+            .with_for_update()
+        )
+        self._set_counter = (
+            update(t.registry_counter)
+            .where(t.registry_counter.c.year == bindparam("y"))
+            .values(last=bindparam("n"))
+        )
 
     @classmethod
     def open(cls, url: str, *, check: bool = True) -> Store:
@@ -176,9 +190,8 @@ class Store:
                 key = core.message_key(envelope.sender, envelope.message_id)
                 # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
                 inserted = db.execute(
-                    self._insert_ignore(t.consumed)
-                    .values(key=key, type=envelope.type, created_at=t.naive(envelope.created_at))
-                    .returning(t.consumed.c.key)
+                    self._consumed,
+                    {"key": key, "type": envelope.type, "created_at": t.naive(envelope.created_at)},
                 ).scalar_one_or_none()
                 if inserted is None:
                     applied.append(False)
@@ -190,16 +203,18 @@ class Store:
         return applied
 
     def _insert_ignore(self, table: Any) -> Any:
-        dialect = postgresql if self._pg else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
+        statement = self._ignore.get(table.name)
+        if statement is None:
+            dialect = postgresql if self._pg else sqlite
+            statement = self._ignore[table.name] = dialect.insert(table).on_conflict_do_nothing()
+        return statement
 
     def _view(self, db: Connection, needs: core.Needs) -> core.View:
         last, answered = 0, None
         watches: tuple[core.Watch, ...] = ()
         if needs.year is not None:
-            db.execute(self._insert_ignore(t.registry_counter).values(year=needs.year, last=0))
-            query = select(t.registry_counter.c.last).where(t.registry_counter.c.year == needs.year)
-            last = int(db.execute(query.with_for_update()).scalar_one())
+            db.execute(self._insert_ignore(t.registry_counter), {"year": needs.year, "last": 0})
+            last = int(db.execute(self._counter, {"y": needs.year}).scalar_one())
         if needs.answers is not None:
             answered = db.execute(
                 select(t.registry.c.number)
@@ -238,32 +253,29 @@ class Store:
         if effects.register is not None:
             entry = effects.register
             db.execute(
-                t.registry.insert().values(
-                    number=entry.number,
-                    year=entry.year,
-                    sequence=entry.sequence,
-                    message_key=entry.message_key,
-                    message_id=entry.message_id,
-                    type=entry.type,
-                    sender=entry.sender,
-                    recipients=" ".join(entry.recipients),
-                    subject=entry.subject,
-                    classification=entry.classification,
-                    registered_at=t.naive(entry.registered_at),
-                    registered_on=entry.registered_on,
-                    sender_reference=entry.sender_reference,
-                    in_reply_to=entry.in_reply_to,
-                    thread_reference=entry.thread_reference,
-                    answers_number=entry.answers_number,
-                )
+                t.registry.insert(),
+                {
+                    "number": entry.number,
+                    "year": entry.year,
+                    "sequence": entry.sequence,
+                    "message_key": entry.message_key,
+                    "message_id": entry.message_id,
+                    "type": entry.type,
+                    "sender": entry.sender,
+                    "recipients": " ".join(entry.recipients),
+                    "subject": entry.subject,
+                    "classification": entry.classification,
+                    "registered_at": t.naive(entry.registered_at),
+                    "registered_on": entry.registered_on,
+                    "sender_reference": entry.sender_reference,
+                    "in_reply_to": entry.in_reply_to,
+                    "thread_reference": entry.thread_reference,
+                    "answers_number": entry.answers_number,
+                },
             )
         if effects.counter is not None:
             year, last = effects.counter
-            db.execute(
-                update(t.registry_counter)
-                .where(t.registry_counter.c.year == year)
-                .values(last=last)
-            )
+            db.execute(self._set_counter, {"y": year, "n": last})
         if effects.watch is not None:
             self._open_watch(db, effects.watch)
         if effects.deadline is not None:
@@ -328,14 +340,15 @@ class Store:
     def _to_outbox(self, db: Connection, message: core.Outgoing, source: str) -> None:
         envelope = message.envelope
         db.execute(
-            self._insert_ignore(t.outbox).values(
-                message_id=str(envelope.message_id),
-                source=source,
-                routing_key=envelope.type,
-                body=envelope.encode(),
-                headers=json.dumps(message.headers, sort_keys=True),
-                created_at=t.naive(envelope.created_at),
-            )
+            self._insert_ignore(t.outbox),
+            {
+                "message_id": str(envelope.message_id),
+                "source": source,
+                "routing_key": envelope.type,
+                "body": envelope.encode(),
+                "headers": json.dumps(message.headers, sort_keys=True),
+                "created_at": t.naive(envelope.created_at),
+            },
         )
 
     # -- deadlines --------------------------------------------------------------------
@@ -403,14 +416,15 @@ class Store:
             if done.rowcount != 1:
                 return False
             db.execute(
-                self._insert_ignore(t.outbox).values(
-                    message_id=str(envelope.message_id),
-                    source=deadline_id,
-                    routing_key=envelope.type,
-                    body=body,
-                    headers="{}",
-                    created_at=t.naive(envelope.created_at),
-                )
+                self._insert_ignore(t.outbox),
+                {
+                    "message_id": str(envelope.message_id),
+                    "source": deadline_id,
+                    "routing_key": envelope.type,
+                    "body": body,
+                    "headers": "{}",
+                    "created_at": t.naive(envelope.created_at),
+                },
             )
         return True
 
