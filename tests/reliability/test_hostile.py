@@ -52,6 +52,8 @@ NOT_FROM_INPUT = {
 }
 VALID_SENDERS = ("gs", "emb-berlin", "chamber", SIGNER)
 VALID_RECIPIENTS = ("gs-archives", "gs-legal", "dir-political")
+#: The bundled rules copy every letter to the procedures service (the registry).
+REGISTRY = "gs-procedures"
 
 
 def directory_text(keys: Keys) -> str:
@@ -285,6 +287,7 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         for b in firsts:
             publishers.publish(b, b.first)
         take(s, wire.inbox_queue("gs-archives"), len(firsts))
+        take(s, wire.inbox_queue(REGISTRY), len(firsts))  # the registry's copies of them
         time.sleep(1.0)
         valid, refused = publish_interleaved(s, publishers, built, keys)
         dead_cases = [b for b in built if b.outcome == "dead_letter"]
@@ -372,7 +375,10 @@ def check_deliveries(
         for props, body in messages:
             received.setdefault(body, []).append((queue, props))
     for body, recipient in valid.items():
-        assert [q for q, _p in received.get(body, [])] == [wire.inbox_queue(recipient)]
+        # Every letter also reaches the registry (the procedures service's observer copy).
+        assert sorted(q for q, _p in received.get(body, [])) == sorted(
+            [wire.inbox_queue(recipient), wire.inbox_queue(REGISTRY)]
+        )
     for b in built:
         if b.outcome == "duplicate":
             assert b.body not in received, b.name

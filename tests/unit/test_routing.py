@@ -153,8 +153,8 @@ class TestRefused:
         self.assert_refused(route(ctx, body, "gs"), ReasonCode.UNKNOWN_RECIPIENT)
 
     def test_no_recipients(self, ctx: RoutingContext) -> None:
-        """No explicit recipient and no rule: nowhere to go."""
-        body = envelope("legal.opinion_requested", "gs").encode()
+        """No explicit recipient and no rule but the registry's observer copy: nowhere to go."""
+        body = envelope("correspondence.letter", "gs").encode()
         self.assert_refused(route(ctx, body, "gs"), ReasonCode.NO_RECIPIENTS)
 
     def test_not_json(self, ctx: RoutingContext) -> None:

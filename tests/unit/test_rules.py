@@ -65,6 +65,11 @@ class TestBundledRules:
         """Receipts go to their explicit recipients and the procedures service, which chases them."""
         assert rules.extra_recipients(type_, "palace", FLASH, INTERNAL) == ("gs-procedures",)
 
+    def test_registry_copy_alone_does_not_address_a_letter(self, rules: Rules) -> None:
+        """The procedures service's copies are observers: they do not make a message deliverable."""
+        assert not rules.addresses("correspondence.letter", "gs", ROUTINE, INTERNAL)
+        assert rules.addresses("chamber.question", "chamber", ROUTINE, INTERNAL)
+
     def test_correspondence_is_registered(self, rules: Rules) -> None:
         """Every letter, whoever sends it, gets a copy to the procedures service (the registry)."""
         extra = rules.extra_recipients("correspondence.letter", "palace", ROUTINE, INTERNAL)
