@@ -26,6 +26,7 @@ from liaison.amqp import open_connection
 from liaison.credentials import participant_connection
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
+from liaison.procedures.demo import demo_settings, env_names, run_procedures_demo
 from liaison.settings import Settings
 from liaison.topology import apply, rotation_hint
 from schemas import wire
@@ -152,6 +153,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "directory_path",
         "rules_path",
         "checkpoint_seconds",
+        *env_names(),
     ):
         value = getattr(settings, name)
         if value is not None:
@@ -220,13 +222,20 @@ def _drain(
 
 
 def run_demo(
-    settings: Settings, *, echo: Echo, keep_running: bool, summary_only: bool = False
+    settings: Settings,
+    *,
+    echo: Echo,
+    keep_running: bool,
+    summary_only: bool = False,
+    ack_deadline: str = "8 seconds",
 ) -> Outcome:
     """Run the scenario end to end; with ``keep_running``, leave the hub up until a signal.
 
     ``summary_only`` prints one line instead of the table (for output that is not a
     terminal: a log or a CI job wants the verdict, ``-v`` gives the details).
+    ``ack_deadline`` shortens the FLASH cables' acknowledgement deadline for the show.
     """
+    settings = demo_settings(settings, ack_deadline)
     full = echo
     if summary_only:
         echo = _quiet
@@ -267,6 +276,8 @@ def run_demo(
         time.sleep(1.5)  # one checkpoint interval
         outcome.audit = _verify(settings)
         _print(items, outcome, echo)
+        _start_procedures(settings, log_dir, stack)
+        run_procedures_demo(settings, echo, ack_deadline=ack_deadline)
         if summary_only:
             full(summary_line(items, outcome))
         if keep_running:
@@ -288,6 +299,27 @@ def _inboxes(items: list[Sent]) -> list[str]:
         {code for item in items if item.envelope for code in item.envelope.recipients}
         | {"gs-legal", "duty-officer", "gs"}
     )
+
+
+def _start_procedures(settings: Settings, log_dir: Path, stack: ExitStack) -> None:
+    migrate = subprocess.run(
+        [sys.executable, "-m", "liaison", "procedures", "migrate"],
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if migrate.returncode != 0:
+        raise ConfigError(f"procedures migrate failed: {migrate.stderr.strip()}")
+    service = stack.enter_context(_process(settings, log_dir, "procedures", "run"))
+    _wait(
+        lambda: (
+            _queue(settings, wire.inbox_queue("gs-procedures"))[1] > 0 or service.poll() is not None
+        ),
+        "the procedures service to consume",
+    )
+    if service.poll() is not None:
+        raise ConfigError(f"the procedures service exited; see {log_dir / 'procedures.log'}")
 
 
 def _collect(settings: Settings, items: list[Sent]) -> Outcome:

@@ -296,7 +296,14 @@ def _recipients(
                 "recipients",
             )
     wanted = tuple(dict.fromkeys((*explicit, *extra)))
-    if not wanted:
+    # Observer copies (the registry's) alone do not make a message deliverable.
+    addressed = bool(explicit) or (
+        bool(extra)
+        and ctx.rules.addresses(
+            envelope.type, envelope.sender, envelope.precedence, envelope.classification
+        )
+    )
+    if not wanted or not addressed:
         raise Refusal(
             ReasonCode.NO_RECIPIENTS,
             "no explicit recipients and no routing rule applies",

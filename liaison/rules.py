@@ -42,6 +42,10 @@ class Rule(BaseModel):
     #: The rule applies to messages classified at this level or above.
     min_classification: Classification | None = None
     copy_to: tuple[ParticipantCode, ...] = Field(min_length=1, max_length=64)
+    #: An observer's copy (the hub's own services watching traffic, e.g. the registry):
+    #: delivered like any copy, but it never makes a message deliverable on its own, so
+    #: a letter addressed to nobody is still refused as ``no_recipients``.
+    observer: bool = False
     description: Note | None = None
 
     def matches(
@@ -62,7 +66,7 @@ class Rule(BaseModel):
 class Rules:
     """The routing rules, in file order, checked against one directory."""
 
-    __slots__ = ("_cache", "rules")
+    __slots__ = ("_addressing", "_cache", "rules")
 
     def __init__(self, rules: tuple[Rule, ...], directory: Directory) -> None:
         _check_against(rules, directory)
@@ -70,6 +74,7 @@ class Rules:
         # The answer depends on four small enums and names only; the router asks
         # for every message, so remember answers (bounded by the combinations met).
         self._cache: dict[tuple[str, str, Precedence, Classification], tuple[str, ...]] = {}
+        self._addressing: dict[tuple[str, str, Precedence, Classification], bool] = {}
 
     @classmethod
     def load(cls, path: Path | None, directory: Directory) -> Rules:
@@ -130,6 +135,28 @@ class Rules:
         result = tuple(found)
         if len(self._cache) < 100_000:
             self._cache[key] = result
+        return result
+
+    def addresses(
+        self,
+        type_: str,
+        sender: str,
+        precedence: Precedence,
+        classification: Classification,
+    ) -> bool:
+        """Whether a rule that is not an observer copies this message to someone."""
+        key = (type_, sender, precedence, classification)
+        cached = self._addressing.get(key)
+        if cached is not None:
+            return cached
+        result = any(
+            not rule.observer
+            and rule.matches(type_, sender, precedence, classification)
+            and any(code != sender for code in rule.copy_to)
+            for rule in self.rules
+        )
+        if len(self._addressing) < 100_000:
+            self._addressing[key] = result
         return result
 
 

@@ -97,6 +97,16 @@ class Settings(BaseModel):
     checkpoint_seconds: float = Field(default=10.0, gt=0)
     segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
 
+    #: The procedures service's database (SQLAlchemy URL: ``sqlite:///path`` or
+    #: ``postgresql+psycopg://user@host/db``); ``None``: ``.liaison/procedures.sqlite3``.
+    procedures_database_url: str | None = None
+    #: Registry numbers are ``<registry_prefix>/<year>/<sequence>``.
+    registry_prefix: str = Field(default="MAEE", pattern=r"^[A-Z][A-Z0-9-]{0,15}$")
+    #: Acknowledgement rules (TOML); ``None`` uses the bundled ones.
+    acks_path: Path | None = None
+    #: How often the procedures service looks for due deadlines and unsent messages.
+    procedures_sweep_s: float = Field(default=5.0, gt=0)
+
     #: The hub's HTTP server (metrics, health, dashboard); 0 turns it off.
     http_port: int = Field(default=8787, ge=0, le=65_535)
     http_host: str = "127.0.0.1"  # the address it binds; 0.0.0.0 inside a container
@@ -190,6 +200,11 @@ class Settings(BaseModel):
         if not user.startswith(self.user_prefix):
             return None
         return user[len(self.user_prefix) :]
+
+    @property
+    def procedures_url(self) -> str:
+        """The procedures database URL (the SQLite file under ``.liaison`` by default)."""
+        return self.procedures_database_url or "sqlite:///.liaison/procedures.sqlite3"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""

@@ -18,6 +18,7 @@ from schemas import (
     missions,
     ona,
     palace,
+    procedures,
     receipts,
     treaties,
 )
@@ -36,6 +37,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     legal,
     ona,
     receipts,
+    procedures,
 )
 
 

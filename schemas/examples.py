@@ -27,6 +27,7 @@ from schemas.missions import (
 )
 from schemas.ona import Figure, OnaReport
 from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation
+from schemas.procedures import ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.treaties import TreatyFileOpened, TreatyKind, TreatyStage, TreatyStageReached
 from schemas.types import Classification, Payload, Precedence
@@ -232,6 +233,26 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
     ),
     ("receipt.answered", 1): lambda: ReceiptAnswered(
         original_message_id=_ORIGINAL, answer_message_id=_ANSWER
+    ),
+    ("procedure.reminder", 1): lambda: ProcedureReminder(
+        procedure="acknowledgement",
+        subject_message_id=_ORIGINAL,
+        subject_type="correspondence.letter",
+        subject_sender="gs",
+        due_at=datetime(2025, 3, 14, 17, 0, tzinfo=UTC),
+        waiting_on=("palace",),
+        awaited="receipt.registered",
+        text="Accusé d'enregistrement attendu avant le 14 mars 2025 à 18h00.",
+    ),
+    ("procedure.escalation", 1): lambda: ProcedureEscalation(
+        procedure="acknowledgement",
+        subject_message_id=_ORIGINAL,
+        subject_type="mission.cable",
+        subject_sender="emb-berlin",
+        due_at=datetime(2025, 3, 12, 9, 30, tzinfo=UTC),
+        waiting_on=("dir-political",),
+        awaited="receipt.received",
+        text="Câble FLASH non accusé dans les 15 minutes.",
     ),
 }
 

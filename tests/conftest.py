@@ -192,3 +192,43 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         missing_requirement(f"{SHARED} is not beside this checkout")
     return SHARED
+
+
+#: The PostgreSQL server of this machine (trust auth); LIAISON_TEST_POSTGRES_URL overrides it.
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, as a URL whose search_path is that schema; dropped after.
+
+    When the server is missing the test fails (skips only with the opt-out variable).
+    """
+    import sqlalchemy
+
+    base = os.environ.get("LIAISON_TEST_POSTGRES_URL", POSTGRES_URL)
+    schema = f"proc_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base)
+    try:
+        with engine.begin() as db:
+            db.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sqlalchemy.exc.OperationalError as exc:
+        engine.dispose()
+        missing_requirement(f"no PostgreSQL for the procedures tests at {base}: {exc}")
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as db:
+            db.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The procedures database on each backend: a SQLite file, and a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'procedures.sqlite3'}"
+        return
+    with postgres_schema() as url:
+        yield url

@@ -122,6 +122,7 @@ def _register() -> None:
         bench_cmd,
         demo_cmd,
         ops_cmd,
+        procedures_cmd,
         schemas_cmd,
         serve_cmd,
         topology_cmd,
@@ -136,6 +137,7 @@ def _register() -> None:
     commands.append(demo_cmd.demo)
     commands.append(audit_cmd.audit)
     commands.extend(ops_cmd.COMMANDS)
+    commands.extend(procedures_cmd.COMMANDS)
     commands.append(producers_cli.send)
     for command in commands:
         main.add_command(command)

@@ -74,3 +74,29 @@ def bench_peers_cmd(
         obj.settings, messages=messages, sdk_messages=sdk_messages, payload_bytes=payload_bytes
     )
     _emit(result.as_dict(), as_json)
+
+
+@bench.command("procedures")
+@click.option("--messages", default=5_000, show_default=True, help="Letters per run.")
+@click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")
+@click.option(
+    "--postgres-url",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    show_default=True,
+    help="PostgreSQL to measure on (a scratch schema, dropped after); '' to skip.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def bench_procedures_cmd(
+    obj: Context, messages: int, payload_bytes: int, postgres_url: str, as_json: bool
+) -> None:
+    """Letters registered per second (SQLite, PostgreSQL) beside the router's rate."""
+    from liaison.bench.procedures import run_procedures_bench  # noqa: PLC0415
+
+    result = run_procedures_bench(
+        obj.settings,
+        messages=messages,
+        payload_bytes=payload_bytes,
+        postgres_url=postgres_url or None,
+    )
+    _emit(result.as_dict(), as_json)

@@ -23,8 +23,14 @@ from liaison.logs import configure_logging
     is_flag=True,
     help="Show every step and the hub's logs (default: the table on a terminal, else one line).",
 )
+@click.option(
+    "--ack-deadline",
+    default="8 seconds",
+    show_default=True,
+    help="The FLASH cables' acknowledgement deadline for the demo ('15 minutes' in the rules).",
+)
 @pass_context
-def demo(obj: Context, exit_after: bool, verbose: bool) -> None:
+def demo(obj: Context, exit_after: bool, verbose: bool, ack_deadline: str) -> None:
     """Apply the topology, run router and audit writer, exchange real messages, summarise."""
     from liaison.demo import run_demo  # noqa: PLC0415 - keeps --help fast
 
@@ -37,4 +43,5 @@ def demo(obj: Context, exit_after: bool, verbose: bool) -> None:
         echo=click.echo,
         keep_running=not exit_after,
         summary_only=not verbose and not sys.stdout.isatty(),
+        ack_deadline=ack_deadline,
     )

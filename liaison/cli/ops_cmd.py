@@ -16,7 +16,7 @@ from schemas import wire
 from schemas.errors import ReasonCode
 
 if TYPE_CHECKING:
-    from liaison.ops import HubQueue, Mode
+    from liaison.ops import HubQueue, HubStatus, Mode
 
 EXIT_BREACH = 2
 _SOURCES = click.Choice(["auto", "management", "amqp"])
@@ -63,12 +63,28 @@ def status(obj: Context, as_json: bool, max_age_s: float, source: str) -> None:
     queues = _queues(obj)
     with StatusCollector(obj.settings, queues, mode=cast("Mode", source)) as collector:
         current = collector.collect()
+    current = _with_acks(obj, current)
     if as_json:
         click.echo(json.dumps(status_json(current, max_age_s=max_age_s), indent=2))
     else:
         click.echo(render_table(current, max_age_s=max_age_s))
     if evaluate(current, max_age_s=max_age_s):
         raise SystemExit(EXIT_BREACH)
+
+
+def _with_acks(obj: Context, current: HubStatus) -> HubStatus:
+    """Overdue acknowledgements (from the procedures database, when there is one) as breaches."""
+    import dataclasses  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from liaison.procedures.health import read_acks  # noqa: PLC0415
+
+    acks = read_acks(obj.settings, datetime.now(UTC))
+    if acks is None:
+        return current
+    return dataclasses.replace(
+        current, acks_overdue=acks.overdue_lines(), acks_pending=len(acks.awaited)
+    )
 
 
 @click.command()

@@ -19,7 +19,7 @@ QueueKind = Literal["ingress", "inbox", "dead", "audit", "retry"]
 #: Where the figures came from; ``amqp+management`` is the hub's own poller (exact
 #: depths from AMQP, rates and unacked counts from the management API).
 Source = Literal["management", "amqp", "amqp+management"]
-BreachKind = Literal["dead_letters", "stale_inbox", "router_down", "missing_queue"]
+BreachKind = Literal["dead_letters", "stale_inbox", "router_down", "missing_queue", "acks_overdue"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ class HubStatus:
     rows: tuple[QueueRow, ...]
     #: Why the source is not the one asked for (the management API did not answer).
     note: str | None = None
+    #: Acknowledgements past their deadline, one line each, from the procedures service's
+    #: database (``None``: no procedures database here).
+    acks_overdue: tuple[str, ...] | None = None
+    acks_pending: int | None = None
 
     def row(self, name: str) -> QueueRow | None:
         """The row of queue ``name``, if it is a hub queue."""
@@ -242,6 +246,10 @@ def evaluate(status: HubStatus, *, max_age_s: float) -> list[Breach]:
         breaches.append(
             Breach("router_down", wire.INGRESS_QUEUE, f"no router consumes {wire.INGRESS_QUEUE}")
         )
+    breaches.extend(
+        Breach("acks_overdue", "procedures", f"acknowledgement overdue: {line}")
+        for line in status.acks_overdue or ()
+    )
     return breaches
 
 
@@ -286,6 +294,9 @@ def status_json(status: HubStatus, *, max_age_s: float) -> dict[str, Any]:
         "breaches": [vars(breach) for breach in breaches],
         "warnings": warnings(status),
         "max_age_s": max_age_s,
+        "acks": None
+        if status.acks_overdue is None
+        else {"pending": status.acks_pending, "overdue": len(status.acks_overdue)},
     }
 
 
@@ -346,6 +357,10 @@ def render_table(status: HubStatus, *, max_age_s: float) -> str:
         f"audit writer: {_health_text(writer)}",
         f"source:       {status.source} (vhost {status.vhost}, {status.at:%Y-%m-%d %H:%M:%S %Z})",
     ]
+    if status.acks_overdue is not None:
+        lines.append(
+            f"acks:         {status.acks_pending} awaited, {len(status.acks_overdue)} overdue"
+        )
     lines += [f"warning: {text}" for text in warnings(status)]
     breaches = evaluate(status, max_age_s=max_age_s)
     if breaches:

@@ -129,6 +129,17 @@ class HubMetrics:
             registry=self.registry,
         )
 
+        self.acks_pending = Gauge(
+            "liaison_acks_pending",
+            "Messages waiting for at least one acknowledgement (procedures service).",
+            registry=self.registry,
+        )
+        self.acks_overdue = Gauge(
+            "liaison_acks_overdue",
+            "Of those, the ones past their deadline.",
+            registry=self.registry,
+        )
+
     def track_in_flight(self, read: Callable[[], float]) -> None:
         """Read the confirms-in-flight gauge from ``read`` at every scrape."""
         self.confirms_in_flight.set_function(read)

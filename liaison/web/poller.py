@@ -8,14 +8,17 @@ neither puts load on the broker.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from liaison.errors import LiaisonError
-from liaison.ops import HubQueue, StatusCollector, status_json
+from liaison.ops import HubQueue, HubStatus, StatusCollector, status_json
+from liaison.procedures.health import read_acks
 from liaison.settings import Settings
 from liaison.web.metrics import HubMetrics
 
@@ -34,7 +37,9 @@ class QueuePoller:
         interval_s: float = 2.0,
         max_age_s: float = 600.0,
     ) -> None:
+        self._settings = settings
         self._collector = StatusCollector(settings, queues, mode="combined")
+        self._acks: list[dict[str, Any]] | None = None
         self._metrics = metrics
         self._interval = interval_s
         self._max_age = max_age_s
@@ -73,9 +78,32 @@ class QueuePoller:
             self._failed(f"internal error: {exc!r}")
             return
         self._metrics.set_depths({row.name: row.ready for row in status.rows if row.exists})
+        status = self._with_acks(status)
         data = status_json(status, max_age_s=self._max_age)
         with self._lock:
             self._latest, self._error = data, None
+
+    def acks(self) -> dict[str, Any]:
+        """The acknowledgements awaited at the last reading (``deployed``: a database exists)."""
+        with self._lock:
+            awaited = self._acks
+        return {"deployed": awaited is not None, "awaited": awaited or []}
+
+    def _with_acks(self, status: HubStatus) -> HubStatus:
+        try:
+            acks = read_acks(self._settings, datetime.now(UTC))
+        except LiaisonError as exc:
+            log.warning("web.acks_unreadable", error=str(exc))
+            return status
+        if acks is None:
+            return status
+        self._metrics.acks_pending.set(len(acks.awaited))
+        self._metrics.acks_overdue.set(len(acks.overdue))
+        with self._lock:
+            self._acks = [item.to_json() for item in acks.awaited]
+        return dataclasses.replace(
+            status, acks_overdue=acks.overdue_lines(), acks_pending=len(acks.awaited)
+        )
 
     def _failed(self, error: str) -> None:
         with self._lock:

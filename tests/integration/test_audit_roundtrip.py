@@ -86,5 +86,6 @@ def test_show_replay_and_verify(hub_settings: Settings, tmp_path: Path) -> None:
     assert verified.stdout.startswith("OK")
     records = list(search(s.audit_dir, Filter(message_id=mid)))
     delivered = [r for r in records if r.event == "delivered"]
-    assert [r.recipients for r in delivered] == [("gs-archives",), ("gs-legal",)]
+    # gs-procedures: the bundled rules copy every letter to the registry.
+    assert [r.recipients for r in delivered] == [("gs-archives", "gs-procedures"), ("gs-legal",)]
     assert json.loads(json.dumps(records[0].envelope))["sender"] == "gs"

@@ -133,3 +133,63 @@ def assert_offline(hub: Hub) -> None:
     """The page pulls nothing from another origin (it must work on an isolated network)."""
     page = hub.get("/").text + hub.get("/static/app.js").text + hub.get("/static/style.css").text
     assert "http://" not in page and "https://" not in page
+
+
+class TestAwaitingAcknowledgement:
+    def test_panel_shows_who_has_not_acknowledged_and_when_it_is_overdue(
+        self, browser: WebDriver, hub_settings: Settings, tmp_path: Path
+    ) -> None:
+        """A FLASH cable nobody acknowledges appears in the panel, then turns overdue; the banner says so."""
+        from schemas.envelope import new_envelope
+        from schemas.examples import example_payload
+        from schemas.types import Precedence
+        from tests.integration.console import cli
+        from tests.integration.harness import running
+        from tests.integration.procedures_support import procedures_env, procedures_settings
+
+        s = procedures_settings(
+            hub_settings, f"sqlite:///{tmp_path / 'proc.sqlite3'}", tmp_path, within="3 seconds"
+        )
+        env = {
+            k: v
+            for k, v in procedures_env(s).items()
+            if k.startswith(("LIAISON_PROC", "LIAISON_ACKS"))
+        }
+        assert cli(s, "procedures", "migrate", **env).code == 0
+        cable = new_envelope(
+            example_payload("mission.cable", 2),
+            sender="emb-berlin",
+            recipients=("dir-political",),
+            precedence=Precedence.FLASH,
+        )
+        row = f'tr[data-message-id="{cable.message_id}"]'
+        with (
+            serving(s, tmp_path, **env) as hub,
+            running(
+                s,
+                "procedures",
+                "run",
+                wait_queue="inbox.gs-procedures",
+                log_path=str(tmp_path / "procedures.log"),
+                env=procedures_env(s),
+            ),
+        ):
+            driver = browser
+            driver.get(hub.url + "/")
+            wait_until(
+                driver, lambda d: text_of(d, "#acks-count", "data-count") == "0", "panel shown"
+            )
+            publish_as(s, "emb-berlin", cable)
+            wait_until(
+                driver,
+                lambda d: text_of(d, row, "data-waiting-on") == "dir-political",
+                "awaited row",
+            )
+            wait_until(
+                driver, lambda d: text_of(d, row, "data-overdue") == "true", "row turns overdue"
+            )
+            assert text_of(driver, "#acks-overdue", "data-overdue") == "1"
+            assert "acknowledgement overdue" in (text_of(driver, "#breaches", "textContent") or "")
+            metrics = hub.get("/metrics").text
+            assert "liaison_acks_pending 1.0" in metrics and "liaison_acks_overdue 1.0" in metrics
+            driver.save_screenshot(str(tmp_path / "acks.png"))

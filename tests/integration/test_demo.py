@@ -12,7 +12,7 @@ from tests.integration.harness import env_for
 def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings) -> None:
     """`liaison demo --exit -v` shows every message's recipients, the invalid one's reason, and a verified audit log."""
     result = subprocess.run(
-        [sys.executable, "-m", "liaison", "demo", "--exit", "-v"],
+        [sys.executable, "-m", "liaison", "demo", "--exit", "-v", "--ack-deadline", "4 seconds"],
         env=env_for(settings, LIAISON_LOG_LEVEL="warning"),
         capture_output=True,
         text=True,
@@ -30,3 +30,7 @@ def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings)
     assert "OK" in audit_line
     assert "checkpoints verified" in audit_line
     assert " 0 checkpoints" not in audit_line
+    # The procedures service: a letter registered, a FLASH cable chased to its deadline.
+    assert "letter gs → palace registered as MAEE/" in out
+    assert "receipt.registered back at gs" in out
+    assert "escalation to duty-officer and emb-paris: no receipt.received from dir-european" in out

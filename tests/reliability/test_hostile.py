@@ -56,6 +56,8 @@ NOT_FROM_INPUT = {
 }
 VALID_SENDERS = ("gs", "emb-berlin", "chamber", SIGNER)
 VALID_RECIPIENTS = ("gs-archives", "gs-legal", "dir-political")
+#: The bundled rules copy every letter to the procedures service (the registry).
+REGISTRY = "gs-procedures"
 
 
 def directory_text(keys: Keys) -> str:
@@ -346,6 +348,7 @@ def run_batch(hub: Hub, publishers: Publishers, built: list[Built], keys: Keys, 
         for b in firsts:
             publishers.publish(b, b.first, as_=b.first_publisher)
         take(s, wire.inbox_queue("gs-archives"), len(firsts))
+        take(s, wire.inbox_queue(REGISTRY), len(firsts))  # the registry's copies of them
         # ... and acked, which puts them in the window: their audit batches stop arriving.
         settle_depths(s, [wire.INGRESS_QUEUE, wire.AUDIT_QUEUE, wire.DEAD_QUEUE])
         valid, refused = publish_interleaved(s, publishers, built, keys)
@@ -453,7 +456,10 @@ def check_deliveries(
         for props, body in messages:
             received.setdefault(body, []).append((queue, props))
     for body, recipient in valid.items():
-        assert [q for q, _p in received.get(body, [])] == [wire.inbox_queue(recipient)]
+        # Every letter also reaches the registry (the procedures service's observer copy).
+        assert sorted(q for q, _p in received.get(body, [])) == sorted(
+            [wire.inbox_queue(recipient), wire.inbox_queue(REGISTRY)]
+        )
     for b in built:
         if b.outcome == "duplicate":
             assert b.body not in received, b.name

@@ -345,6 +345,20 @@ INVALID: list[tuple[str, int, Change, ReasonCode, str]] = [
         ReasonCode.SCHEMA_VIOLATION,
         "payload.answer_message_id",
     ),
+    (
+        "procedure.escalation",
+        1,
+        _set(waiting_on=[]),
+        ReasonCode.SCHEMA_VIOLATION,
+        "payload.waiting_on",
+    ),
+    (
+        "procedure.reminder",
+        1,
+        _set(due_at="2025-03-14T17:00:00"),
+        ReasonCode.MISSING_TIMEZONE,
+        "payload.due_at",
+    ),
 ]
 
 

@@ -57,7 +57,8 @@ class TestRouted:
         """A valid letter is delivered once, byte for byte, and audited as received, routed, delivered."""
         body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
         decision = route(ctx, body, "gs")
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        # gs-procedures: the bundled rules copy every letter to the registry.
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-procedures"]
         assert decision.deliveries[0].body == body
         assert decision.deliveries[0].exchange == wire.DELIVER_EXCHANGE
         assert decision.dead_letters == ()
@@ -155,7 +156,7 @@ class TestRefused:
         self.assert_refused(route(ctx, body, "gs"), ReasonCode.UNKNOWN_RECIPIENT)
 
     def test_no_recipients(self, ctx: RoutingContext) -> None:
-        """No explicit recipient and no rule: nowhere to go."""
+        """No explicit recipient and no rule but the registry's observer copy: nowhere to go."""
         body = envelope("correspondence.letter", "gs").encode()
         self.assert_refused(route(ctx, body, "gs"), ReasonCode.NO_RECIPIENTS)
 
@@ -188,7 +189,7 @@ class TestClearance:
             classification=Classification.CONFIDENTIAL,
         ).encode()
         decision = route(ctx, body, "gs")
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
+        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-procedures"]
         (dead,) = decision.dead_letters
         assert dead.headers[wire.H_REASON] == ReasonCode.CLEARANCE.value
         assert dead.headers[wire.H_RECIPIENT] == low
@@ -342,7 +343,11 @@ class TestTargetedRetry:
         """Only the hub's relay may narrow the recipients."""
         env = envelope("correspondence.letter", "gs", ("gs-archives", "gs-legal"))
         decision = route(ctx, env.encode(), "gs", headers={wire.H_RETRY_TO: "gs-legal"})
-        assert [d.routing_key for d in decision.deliveries] == ["gs-archives", "gs-legal"]
+        assert [d.routing_key for d in decision.deliveries] == [
+            "gs-archives",
+            "gs-legal",
+            "gs-procedures",
+        ]
 
 
 class TestReceipts:
@@ -359,10 +364,12 @@ class TestReceipts:
         from schemas.envelope import new_envelope
 
         env = new_envelope(receipt, sender="gs-archives", recipients=("gs",), created_at=NOW)
-        (copy,) = route(ctx, original.encode(), "gs").deliveries
-        token = copy.headers[wire.H_RECEIPT_TOKEN]
+        copies = route(ctx, original.encode(), "gs").deliveries
+        (token,) = [
+            c.headers[wire.H_RECEIPT_TOKEN] for c in copies if c.routing_key == "gs-archives"
+        ]
         decision = route(ctx, env.encode(), "gs-archives", headers={wire.H_RECEIPT_TOKEN: token})
-        assert [d.routing_key for d in decision.deliveries] == ["gs"]
+        assert [d.routing_key for d in decision.deliveries] == ["gs", "gs-procedures"]
         (event,) = [e for e in decision.events if e.event is EventKind.RECEIPT]
         assert event.message_id == str(original.message_id)
         assert event.detail is not None

@@ -40,9 +40,9 @@ class TestBundledRules:
         assert rules.extra_recipients(type_, "gs-treaties", ROUTINE, INTERNAL) == ("gs-legal",)
 
     def test_flash_cable_to_duty_officer(self, rules: Rules) -> None:
-        """A FLASH cable also goes to the duty officer."""
+        """A FLASH cable also goes to the duty officer (and the procedures service, to chase it)."""
         extra = rules.extra_recipients("mission.cable", "emb-berlin", FLASH, INTERNAL)
-        assert extra == ("duty-officer",)
+        assert extra == ("duty-officer", "gs-procedures")
 
     @pytest.mark.parametrize(
         "precedence", [Precedence.ROUTINE, Precedence.PRIORITY, Precedence.IMMEDIATE]
@@ -61,9 +61,19 @@ class TestBundledRules:
         assert rules.extra_recipients("chamber.question", "chamber", ROUTINE, INTERNAL) == ("gs",)
 
     @pytest.mark.parametrize("type_", ["receipt.received", "receipt.answered"])
-    def test_receipts_have_no_rule(self, rules: Rules, type_: str) -> None:
-        """Receipts go to their explicit recipients only."""
-        assert rules.extra_recipients(type_, "palace", FLASH, INTERNAL) == ()
+    def test_receipts_go_only_to_the_procedures_service(self, rules: Rules, type_: str) -> None:
+        """Receipts go to their explicit recipients and the procedures service, which chases them."""
+        assert rules.extra_recipients(type_, "palace", FLASH, INTERNAL) == ("gs-procedures",)
+
+    def test_registry_copy_alone_does_not_address_a_letter(self, rules: Rules) -> None:
+        """The procedures service's copies are observers: they do not make a message deliverable."""
+        assert not rules.addresses("correspondence.letter", "gs", ROUTINE, INTERNAL)
+        assert rules.addresses("chamber.question", "chamber", ROUTINE, INTERNAL)
+
+    def test_correspondence_is_registered(self, rules: Rules) -> None:
+        """Every letter, whoever sends it, gets a copy to the procedures service (the registry)."""
+        extra = rules.extra_recipients("correspondence.letter", "palace", ROUTINE, INTERNAL)
+        assert extra == ("gs-procedures",)
 
 
 def _rules(text: str, directory: Directory) -> Rules:

@@ -104,6 +104,39 @@
     }
   }
 
+  function renderAcks(data) {
+    const tbody = $("acks").tBodies[0];
+    const seen = new Set();
+    const awaited = data.awaited || [];
+    let overdue = 0;
+    for (const item of awaited) {
+      const row = rowFor(tbody, "data-message-id", item.message_id);
+      row.dataset.overdue = String(item.overdue);
+      row.dataset.waitingOn = item.waiting_on.join(" ");
+      row.replaceChildren();
+      cell(row, item.message_id, "name");
+      cell(row, item.type);
+      cell(row, item.sender);
+      cell(row, item.receipt);
+      cell(row, item.waiting_on.join(", "), "waiting");
+      cell(row, new Date(item.due_at).toLocaleString());
+      const state = item.overdue ? (item.escalated_at ? "OVERDUE, escalated" : "OVERDUE") : "pending";
+      cell(row, state, item.overdue ? "bad" : "");
+      row.classList.toggle("alert", item.overdue);
+      if (item.overdue) overdue += 1;
+      seen.add(item.message_id);
+    }
+    dropOthers(tbody, "data-message-id", seen);
+    const count = $("acks-count");
+    count.dataset.count = String(awaited.length);
+    count.textContent = String(awaited.length);
+    const late = $("acks-overdue");
+    late.dataset.overdue = String(overdue);
+    late.textContent = overdue ? `${overdue} overdue` : "";
+    $("acks-empty").hidden = awaited.length > 0;
+    $("acks-panel").hidden = !data.deployed;
+  }
+
   function renderTraffic(data) {
     const tbody = $("traffic").tBodies[0];
     const seen = new Set();
@@ -277,6 +310,7 @@
       getJSON("/api/queues").then(renderQueues),
       getJSON("/api/traffic").then(renderTraffic),
       getJSON("/api/dead-letters").then(renderDeadLetters),
+      getJSON("/api/acks").then(renderAcks),
     ]);
     const failed = results.filter((r) => r.status === "rejected");
     updated.dataset.ok = String(failed.length === 0);

@@ -1,0 +1,1 @@
+"""Alembic migrations of the procedures database, applied by ``liaison procedures migrate``."""

@@ -1,0 +1,478 @@
+"""The procedures database: one code path for SQLite and PostgreSQL (SQLAlchemy Core).
+
+Every delivered copy is applied in ONE transaction: the consumed-id row (unique,
+so a redelivery applies nothing twice), the fold's changes, and the messages to
+send written to the outbox with their final ids. Publishing happens after the
+commit, from the outbox, so a crash between commit and ack re-sends the same
+ids and nothing new.
+
+Concurrency: on PostgreSQL the registry counter row is locked
+(``SELECT … FOR UPDATE``) in that same transaction, so two services never hand
+out one number twice nor leave a gap; a deadline fires through a conditional
+``UPDATE … WHERE fired_at IS NULL``, so only one process wins it. SQLite has one
+writer at a time (every transaction is ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from liaison.errors import LiaisonError
+from liaison.procedures import core
+from liaison.procedures import tables as t
+from schemas.envelope import Envelope
+from schemas.types import Payload
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(LiaisonError):
+    """The procedures database cannot be used (unreachable, unmigrated, refused)."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message waiting to be published (or already confirmed)."""
+
+    message_id: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+    if url.startswith("sqlite"):
+        memory = url in {"sqlite://", "sqlite:///:memory:"}
+        if not memory and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" below decide when a transaction starts.
+            dbapi_connection.isolation_level = None
+            if not memory:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            # One writer at a time, taken at the start: no lock upgrade deadlocks.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+class Store:
+    """The procedures' state, read and changed in transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+        # Statements built once, executed with parameter dicts: building a statement with
+        # .values() for every copy cost more than running it.
+        self._ignore: dict[str, Any] = {}
+        self._consumed = self._insert_ignore(t.consumed).returning(t.consumed.c.key)
+        self._counter = (
+            select(t.registry_counter.c.last)
+            .where(t.registry_counter.c.year == bindparam("y"))
+            .with_for_update()
+        )
+        self._set_counter = (
+            update(t.registry_counter)
+            .where(t.registry_counter.c.year == bindparam("y"))
+            .values(last=bindparam("n"))
+        )
+
+    @classmethod
+    def open(cls, url: str, *, check: bool = True) -> Store:
+        """Open ``url``; with ``check``, refuse a database not at the latest migration."""
+        try:
+            store = cls(make_engine(url))
+            if check:
+                store.check_migrated()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"procedures database {_safe(url)}: {_first_line(exc)}") from None
+        return store
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+    # -- migrations -------------------------------------------------------------------
+
+    def head(self) -> str:
+        """The latest revision the package ships."""
+        head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+        assert head is not None
+        return head
+
+    def revision(self) -> str | None:
+        """The revision the database is at (``None``: never migrated)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Apply every pending migration; (revision before, revision after)."""
+        before = self.revision()
+        with self.engine.begin() as connection:
+            command.upgrade(_alembic(connection), "head")
+        return before, self.head()
+
+    def check_migrated(self) -> None:
+        """Raise StoreError unless the database is at the latest revision."""
+        current, head = self.revision(), self.head()
+        if current != head:
+            raise StoreError(
+                f"the procedures database is at revision {current or 'none'}, the service "
+                f"needs {head}: run `liaison procedures migrate`"
+            )
+
+    # -- applying one delivered copy --------------------------------------------------
+
+    def consume(
+        self,
+        policy: core.Policy,
+        envelope: Envelope[Payload],
+        *,
+        stamp: datetime,
+        token: str | None = None,
+    ) -> bool:
+        """Apply one delivered copy exactly once; False when it was applied before."""
+        return self.consume_many(policy, [(envelope, token)], stamp=stamp)[0]
+
+    def consume_many(
+        self,
+        policy: core.Policy,
+        copies: list[tuple[Envelope[Payload], str | None]],
+        *,
+        stamp: datetime,
+    ) -> list[bool]:
+        """Apply delivered copies (with their receipt tokens) in ONE transaction, in order.
+
+        Each is applied once: False for those applied before (by this or another
+        process). One commit for a batch is what lets the service keep up; a later
+        copy of the batch sees what an earlier one wrote.
+        """
+        applied: list[bool] = []
+        with self.engine.begin() as db:
+            for envelope, token in copies:
+                key = core.message_key(envelope.sender, envelope.message_id)
+                # RETURNING, not rowcount: drivers need not report rowcount for an INSERT.
+                inserted = db.execute(
+                    self._consumed,
+                    {"key": key, "type": envelope.type, "created_at": t.naive(envelope.created_at)},
+                ).scalar_one_or_none()
+                if inserted is None:
+                    applied.append(False)
+                    continue
+                view = self._view(db, core.needs(envelope))
+                effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
+                self._apply(db, effects, source=key)
+                applied.append(True)
+        return applied
+
+    def _insert_ignore(self, table: Any) -> Any:
+        statement = self._ignore.get(table.name)
+        if statement is None:
+            dialect = postgresql if self._pg else sqlite
+            statement = self._ignore[table.name] = dialect.insert(table).on_conflict_do_nothing()
+        return statement
+
+    def _view(self, db: Connection, needs: core.Needs) -> core.View:
+        last, answered = 0, None
+        watches: tuple[core.Watch, ...] = ()
+        if needs.year is not None:
+            db.execute(self._insert_ignore(t.registry_counter), {"year": needs.year, "last": 0})
+            last = int(db.execute(self._counter, {"y": needs.year}).scalar_one())
+        if needs.answers is not None:
+            answered = db.execute(
+                select(t.registry.c.number)
+                .where(t.registry.c.message_id == needs.answers)
+                .order_by(t.registry.c.year, t.registry.c.sequence)
+                .limit(1)
+            ).scalar_one_or_none()
+        if needs.original is not None:
+            rows = db.execute(
+                select(t.ack_watch).where(t.ack_watch.c.message_id == needs.original)
+            ).all()
+            watches = tuple(self._watch(db, row._mapping) for row in rows)
+        return core.View(last_sequence=last, answered_number=answered, watches=watches)
+
+    def _watch(self, db: Connection, row: Any) -> core.Watch:
+        expected = db.execute(
+            select(t.ack_expected.c.recipient, t.ack_expected.c.acknowledged_at)
+            .where(t.ack_expected.c.watch_key == row["key"])
+            .order_by(t.ack_expected.c.position)
+        ).all()
+        return core.Watch(
+            key=row["key"],
+            message_id=row["message_id"],
+            type=row["type"],
+            sender=row["sender"],
+            rule=row["rule"],
+            receipt=row["receipt"],
+            opened_at=t.aware(row["opened_at"]),
+            due_at=t.aware(row["due_at"]),
+            escalate_to=tuple(row["escalate_to"].split()),
+            pending=frozenset(code for code, at in expected if at is None),
+            expected=tuple(code for code, _ in expected),
+        )
+
+    def _apply(self, db: Connection, effects: core.Effects, *, source: str) -> None:
+        if effects.register is not None:
+            entry = effects.register
+            db.execute(
+                t.registry.insert(),
+                {
+                    "number": entry.number,
+                    "year": entry.year,
+                    "sequence": entry.sequence,
+                    "message_key": entry.message_key,
+                    "message_id": entry.message_id,
+                    "type": entry.type,
+                    "sender": entry.sender,
+                    "recipients": " ".join(entry.recipients),
+                    "subject": entry.subject,
+                    "classification": entry.classification,
+                    "registered_at": t.naive(entry.registered_at),
+                    "registered_on": entry.registered_on,
+                    "sender_reference": entry.sender_reference,
+                    "in_reply_to": entry.in_reply_to,
+                    "thread_reference": entry.thread_reference,
+                    "answers_number": entry.answers_number,
+                },
+            )
+        if effects.counter is not None:
+            year, last = effects.counter
+            db.execute(self._set_counter, {"y": year, "n": last})
+        if effects.watch is not None:
+            self._open_watch(db, effects.watch)
+        if effects.deadline is not None:
+            d = effects.deadline
+            db.execute(
+                t.deadline.insert().values(
+                    id=d.id,
+                    procedure=d.procedure,
+                    subject_key=d.subject_key,
+                    due_at=t.naive(d.due_at),
+                    cancelled=False,
+                )
+            )
+        for ack in effects.acks:
+            db.execute(
+                update(t.ack_expected)
+                .where(
+                    and_(
+                        t.ack_expected.c.watch_key == ack.watch_key,
+                        t.ack_expected.c.recipient == ack.recipient,
+                        t.ack_expected.c.acknowledged_at.is_(None),
+                    )
+                )
+                .values(acknowledged_at=t.naive(ack.at), receipt_id=ack.receipt_id)
+            )
+        for deadline_id in effects.cancel:
+            db.execute(
+                update(t.deadline)
+                .where(and_(t.deadline.c.id == deadline_id, t.deadline.c.fired_at.is_(None)))
+                .values(cancelled=True)
+            )
+        for deadline_id, at, message_id in effects.fired:
+            db.execute(
+                update(t.deadline)
+                .where(t.deadline.c.id == deadline_id)
+                .values(fired_at=t.naive(at), message_id=message_id)
+            )
+        for message in effects.messages:
+            self._to_outbox(db, message, source)
+
+    def _open_watch(self, db: Connection, watch: core.Watch) -> None:
+        db.execute(
+            t.ack_watch.insert().values(
+                key=watch.key,
+                message_id=watch.message_id,
+                type=watch.type,
+                sender=watch.sender,
+                rule=watch.rule,
+                receipt=watch.receipt,
+                opened_at=t.naive(watch.opened_at),
+                due_at=t.naive(watch.due_at),
+                escalate_to=" ".join(watch.escalate_to),
+            )
+        )
+        for position, code in enumerate(watch.expected):
+            db.execute(
+                t.ack_expected.insert().values(
+                    watch_key=watch.key, recipient=code, position=position
+                )
+            )
+
+    def _to_outbox(self, db: Connection, message: core.Outgoing, source: str) -> None:
+        envelope = message.envelope
+        db.execute(
+            self._insert_ignore(t.outbox),
+            {
+                "message_id": str(envelope.message_id),
+                "source": source,
+                "routing_key": envelope.type,
+                "body": envelope.encode(),
+                "headers": json.dumps(message.headers, sort_keys=True),
+                "created_at": t.naive(envelope.created_at),
+            },
+        )
+
+    # -- deadlines --------------------------------------------------------------------
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[core.Deadline]:
+        """Deadlines due at ``now`` that have neither fired nor been cancelled."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(t.deadline)
+                .where(
+                    and_(
+                        t.deadline.c.due_at <= t.naive(now),
+                        t.deadline.c.fired_at.is_(None),
+                        t.deadline.c.cancelled.is_(False),
+                    )
+                )
+                .order_by(t.deadline.c.due_at, t.deadline.c.id)
+                .limit(limit)
+            ).all()
+        return [core.Deadline(r.id, r.procedure, r.subject_key, t.aware(r.due_at)) for r in rows]
+
+    def fire(self, policy: core.Policy, deadline: core.Deadline, *, stamp: datetime) -> bool:
+        """Fire one due deadline once: claim it, fold, write the outbox; False if lost."""
+        with self.engine.begin() as db:
+            claimed = db.execute(
+                update(t.deadline)
+                .where(
+                    and_(
+                        t.deadline.c.id == deadline.id,
+                        t.deadline.c.fired_at.is_(None),
+                        t.deadline.c.cancelled.is_(False),
+                    )
+                )
+                .values(fired_at=t.naive(stamp))
+            )
+            if claimed.rowcount != 1:
+                return False
+            row = db.execute(
+                select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
+            ).one()
+            watch = self._watch(db, row._mapping)
+            effects = core.escalate(policy, watch, deadline, stamp=stamp)
+            if not effects.fired:  # nobody missing after all
+                db.execute(
+                    update(t.deadline)
+                    .where(t.deadline.c.id == deadline.id)
+                    .values(fired_at=None, cancelled=True)
+                )
+            self._apply(db, effects, source=deadline.id)
+        return bool(effects.fired)
+
+    def record_fired(self, envelope: Envelope[Payload], body: bytes) -> bool:
+        """Rebuild: the ledger shows the service sent this escalation; mark its deadline."""
+        subject = core.message_key(
+            str(getattr(envelope.payload, "subject_sender", "")),
+            str(getattr(envelope.payload, "subject_message_id", "")),
+        )
+        deadline_id = f"ack:{subject}"
+        with self.engine.begin() as db:
+            done = db.execute(
+                update(t.deadline)
+                .where(and_(t.deadline.c.id == deadline_id, t.deadline.c.fired_at.is_(None)))
+                .values(fired_at=t.naive(envelope.created_at), message_id=str(envelope.message_id))
+            )
+            if done.rowcount != 1:
+                return False
+            db.execute(
+                self._insert_ignore(t.outbox),
+                {
+                    "message_id": str(envelope.message_id),
+                    "source": deadline_id,
+                    "routing_key": envelope.type,
+                    "body": body,
+                    "headers": "{}",
+                    "created_at": t.naive(envelope.created_at),
+                },
+            )
+        return True
+
+    # -- the outbox -------------------------------------------------------------------
+
+    def unsent(self, source: str | list[str] | None = None, *, limit: int = 500) -> list[OutboxRow]:
+        """Messages written but not yet confirmed (of some sources, or all), oldest first."""
+        query = select(t.outbox).where(t.outbox.c.sent_at.is_(None))
+        if isinstance(source, str):
+            query = query.where(t.outbox.c.source == source)
+        elif source is not None:
+            query = query.where(t.outbox.c.source.in_(source))
+        with self.engine.connect() as db:
+            rows = db.execute(query.order_by(t.outbox.c.created_at).limit(limit)).all()
+        return [
+            OutboxRow(r.message_id, r.routing_key, bytes(r.body), json.loads(r.headers))
+            for r in rows
+        ]
+
+    def mark_sent(self, message_ids: list[str], *, at: datetime) -> None:
+        """The broker confirmed these."""
+        if not message_ids:
+            return
+        with self.engine.begin() as db:
+            db.execute(
+                update(t.outbox)
+                .where(t.outbox.c.message_id.in_(message_ids))
+                .values(sent_at=t.naive(at))
+            )
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for the read-only queries in ``queries``."""
+        with self.engine.connect() as db:
+            yield db
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':')[0]}@{tail}"
+
+
+__all__ = ["OutboxRow", "Store", "StoreError", "make_engine"]

@@ -1,0 +1,79 @@
+"""Helpers for the procedures service's broker tests: its settings, env and receipts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pika
+
+from liaison.procedures.core import RECEIPT_TOKEN_HEADER
+from liaison.settings import Settings
+from schemas.envelope import new_envelope
+from schemas.receipts import ReceiptReceived
+from tests.integration.harness import env_for, publish_as, take
+
+#: Acknowledgement rules with a deadline short enough to watch it pass in a test.
+SHORT_ACKS = """
+[[ack]]
+name = "flash-cables"
+types = ["mission.cable"]
+precedence = ["FLASH"]
+receipt = "receipt.received"
+within = "{within}"
+
+[[ack]]
+name = "letters-to-the-institutions"
+types = ["correspondence.*"]
+recipients = ["palace", "chamber", "council"]
+receipt = "receipt.registered"
+within = "2 working days"
+"""
+
+
+def procedures_settings(
+    settings: Settings, database_url: str, base: Path, *, within: str = "4 seconds"
+) -> Settings:
+    """Hub settings plus the procedures database, short ack rules and a quick sweeper."""
+    acks = base / "acks.toml"
+    acks.write_text(SHORT_ACKS.format(within=within), encoding="utf-8")
+    return settings.replace(
+        procedures_database_url=database_url, acks_path=acks, procedures_sweep_s=0.3
+    )
+
+
+def procedures_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a subprocess with these settings, the procedures' ones included."""
+    return env_for(
+        settings,
+        LIAISON_PROCEDURES_DATABASE_URL=settings.procedures_database_url or "",
+        LIAISON_ACKS_PATH=str(settings.acks_path),
+        LIAISON_PROCEDURES_SWEEP_S=str(settings.procedures_sweep_s),
+        **extra,
+    )
+
+
+def take_json(
+    settings: Settings, code: str, count: int, *, timeout: float = 30.0
+) -> list[tuple[pika.spec.BasicProperties, dict[str, Any]]]:
+    """``count`` messages from ``code``'s inbox, bodies parsed."""
+    return [
+        (props, json.loads(body))
+        for props, body in take(settings, f"inbox.{code}", count, timeout=timeout)
+    ]
+
+
+def acknowledge(
+    settings: Settings, code: str, props: pika.spec.BasicProperties, data: dict[str, Any]
+) -> None:
+    """``code`` sends receipt.received for the copy it took (with the copy's receipt token)."""
+    token = (props.headers or {}).get(RECEIPT_TOKEN_HEADER)
+    receipt = new_envelope(
+        ReceiptReceived(original_message_id=data["message_id"], received_at=datetime.now(UTC)),
+        sender=code,
+        recipients=(data["sender"],),
+        causation_id=data["message_id"],
+    )
+    publish_as(settings, code, receipt, headers={RECEIPT_TOKEN_HEADER: token} if token else None)
