@@ -236,8 +236,9 @@ class Store:
             db.execute(self._set_counter, {"y": year, "n": last})
         if effects.watch is not None:
             self._open_watch(db, effects.watch)
-        if effects.deadline is not None:
-            d = effects.deadline
+        for d in (effects.deadline, effects.reminder):
+            if d is None:
+                continue
             db.execute(
                 t.deadline.insert().values(
                     id=d.id,
@@ -348,7 +349,7 @@ class Store:
                 select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
             ).one()
             watch = self._watch(db, row._mapping)
-            effects = core.escalate(policy, watch, deadline, stamp=stamp)
+            effects = core.act(policy, watch, deadline, stamp=stamp)
             if not effects.fired:  # nobody missing after all
                 db.execute(
                     update(t.deadline)
@@ -359,12 +360,13 @@ class Store:
         return bool(effects.fired)
 
     def record_fired(self, envelope: Envelope[Payload], body: bytes) -> bool:
-        """Rebuild: the ledger shows the service sent this escalation; mark its deadline."""
+        """Rebuild: the ledger shows the service sent this escalation or reminder."""
         subject = core.message_key(
             str(getattr(envelope.payload, "subject_sender", "")),
             str(getattr(envelope.payload, "subject_message_id", "")),
         )
-        deadline_id = f"ack:{subject}"
+        kind = "remind" if envelope.type == "procedure.reminder" else "ack"
+        deadline_id = f"{kind}:{subject}"
         with self.engine.begin() as db:
             done = db.execute(
                 update(t.deadline)

@@ -133,7 +133,7 @@ class TestAcknowledgementsChased:
     def test_flash_cable_two_of_three_ack_one_escalation_naming_the_third(
         self, proc: Settings, tmp_path: Path
     ) -> None:
-        """After the (4 s) deadline exactly one escalation names dir-european; status breaches until it acks."""
+        """A reminder at 2 s, then at the 4 s deadline exactly one escalation naming dir-european; status breaches until it acks."""
         cable = new_envelope(
             example_payload("mission.cable", 2),
             sender="emb-berlin",
@@ -161,6 +161,11 @@ class TestAcknowledgementsChased:
                 "receipt.received",
             ]
             assert escalation["message_id"] in {d["message_id"] for d in at_sender}
+
+            # Before the deadline, the one still awaited was reminded (at 2 s).
+            ((_, reminder),) = take_json(proc, "dir-european", 1)
+            assert reminder["type"] == "procedure.reminder"
+            assert reminder["payload"]["waiting_on"] == ["dir-european"]
 
             status = cli(proc, "status", "--json", "--source", "amqp", **_extra(proc))
             assert status.code == 2, status.out
