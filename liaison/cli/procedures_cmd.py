@@ -95,7 +95,7 @@ def rebuild(obj: Context, as_json: bool, into: str) -> None:
     else:
         click.echo(
             f"ledger: {report.records} records; folded {report.folded} copies and "
-            f"{report.escalations} escalations"
+            f"{report.escalations} escalations and reminders"
         )
         for line in report.differences:
             click.echo(f"  DIFFERENT {line}")

@@ -41,6 +41,8 @@ class AckRule(BaseModel):
     recipients: tuple[ParticipantCode, ...] | None = Field(default=None, min_length=1)
     receipt: str
     within: str
+    #: When to remind those still awaited (before ``within`` runs out); none when absent.
+    remind_after: str | None = None
     #: Who hears of a missed deadline besides the original sender.
     escalate_to: tuple[ParticipantCode, ...] = ("duty-officer",)
     description: str | None = None
@@ -52,14 +54,21 @@ class AckRule(BaseModel):
             raise ValueError(f"must be one of {', '.join(RECEIPT_TYPES)}")
         return value
 
-    @field_validator("within")
+    @field_validator("within", "remind_after")
     @classmethod
-    def _duration(cls, value: str) -> str:
+    def _duration(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             Duration.parse(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @property
+    def reminder(self) -> Duration | None:
+        """``remind_after`` as a Duration."""
+        return None if self.remind_after is None else Duration.parse(self.remind_after)
 
     @property
     def duration(self) -> Duration:

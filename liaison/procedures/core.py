@@ -35,7 +35,7 @@ from liaison.procedures.config import AckRules
 from schemas import wire
 from schemas.correspondence import Letter, OfficialNote
 from schemas.envelope import Envelope, new_envelope
-from schemas.procedures import ProcedureEscalation
+from schemas.procedures import ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.types import Classification, Payload
 
@@ -44,6 +44,8 @@ NAMESPACE = UUID("6f1d2b8e-64a4-4f0e-9a57-3c8d0f1b2a90")
 #: The hub-written header a receipt must carry (copied from the delivered copy).
 RECEIPT_TOKEN_HEADER = wire.H_RECEIPT_TOKEN
 ACK_PROCEDURE = "acknowledgement"
+#: The deadline kind of a reminder before an acknowledgement's deadline.
+ACK_REMINDER = "acknowledgement-reminder"
 _RECEIPTS = (ReceiptReceived, ReceiptRegistered, ReceiptAnswered)
 
 
@@ -137,6 +139,7 @@ class Effects:
     counter: tuple[int, int] | None = None  # (year, last sequence)
     watch: Watch | None = None
     deadline: Deadline | None = None
+    reminder: Deadline | None = None
     acks: tuple[Acknowledged, ...] = ()
     cancel: tuple[str, ...] = ()  # deadline ids no longer needed
     fired: tuple[tuple[str, datetime, str], ...] = ()  # (deadline id, at, message id)
@@ -195,12 +198,13 @@ def fold(
         messages.append(receipt)
     if isinstance(payload, _RECEIPTS):
         return _acknowledge(view, envelope, payload)
-    watch, deadline = _open_watch(policy, envelope, now)
+    watch, deadline, reminder = _open_watch(policy, envelope, now)
     return Effects(
         register=register,
         counter=counter,
         watch=watch,
         deadline=deadline,
+        reminder=reminder,
         messages=tuple(messages),
     )
 
@@ -271,10 +275,10 @@ def delivered_to(directory: Directory, envelope: Envelope[Payload]) -> tuple[str
 
 def _open_watch(
     policy: Policy, envelope: Envelope[Payload], now: datetime
-) -> tuple[Watch | None, Deadline | None]:
+) -> tuple[Watch | None, Deadline | None, Deadline | None]:
     rule = policy.ack_rules.first(envelope.type, envelope.precedence, envelope.recipients)
     if rule is None:
-        return None, None
+        return None, None, None
     expected = tuple(
         code
         for code in delivered_to(policy.directory, envelope)
@@ -282,7 +286,7 @@ def _open_watch(
         and (rule.recipients is None or code in rule.recipients)
     )
     if not expected:
-        return None, None
+        return None, None, None
     key = message_key(envelope.sender, envelope.message_id)
     due = rule.duration.after(now)
     watch = Watch(
@@ -298,7 +302,10 @@ def _open_watch(
         pending=frozenset(expected),
         expected=expected,
     )
-    return watch, Deadline(f"ack:{key}", ACK_PROCEDURE, key, due)
+    reminder = None
+    if rule.reminder is not None and rule.reminder.after(now) < due:
+        reminder = Deadline(f"remind:{key}", ACK_REMINDER, key, rule.reminder.after(now))
+    return watch, Deadline(f"ack:{key}", ACK_PROCEDURE, key, due), reminder
 
 
 def _acknowledge(
@@ -322,7 +329,7 @@ def _acknowledge(
             Acknowledged(watch.key, envelope.sender, envelope.created_at, str(envelope.message_id))
         )
         if watch.pending == {envelope.sender}:
-            cancel.append(f"ack:{watch.key}")
+            cancel += [f"ack:{watch.key}", f"remind:{watch.key}"]
     return Effects(acks=tuple(acks), cancel=tuple(cancel))
 
 
@@ -360,8 +367,44 @@ def escalate(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetim
     return Effects(fired=((deadline.id, stamp, str(message_id)),), messages=(Outgoing(envelope),))
 
 
+def remind(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetime) -> Effects:
+    """The reminder of ``watch`` fell due: one reminder to those still awaited."""
+    missing = tuple(code for code in watch.expected if code in watch.pending)
+    if not missing:
+        return Effects(cancel=(deadline.id,))
+    message_id = uuid5(NAMESPACE, f"reminder:{deadline.id}")
+    envelope = new_envelope(
+        ProcedureReminder(
+            procedure=ACK_PROCEDURE,
+            subject_message_id=UUID(watch.message_id),
+            subject_type=watch.type,
+            subject_sender=watch.sender,
+            due_at=watch.due_at,
+            waiting_on=missing,
+            awaited=watch.receipt,
+            text=f"{watch.receipt} for {watch.type} from {watch.sender} is due by "
+            f"{watch.due_at.isoformat()}",
+        ),
+        sender=policy.code,
+        recipients=missing,
+        correlation_id=UUID(watch.message_id),
+        causation_id=UUID(watch.message_id),
+        message_id=message_id,
+        created_at=stamp,
+    )
+    return Effects(fired=((deadline.id, stamp, str(message_id)),), messages=(Outgoing(envelope),))
+
+
+def act(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetime) -> Effects:
+    """What a due deadline of ``watch`` does: remind, or escalate."""
+    if deadline.procedure == ACK_REMINDER:
+        return remind(policy, watch, deadline, stamp=stamp)
+    return escalate(policy, watch, deadline, stamp=stamp)
+
+
 __all__ = [
     "ACK_PROCEDURE",
+    "ACK_REMINDER",
     "NAMESPACE",
     "RECEIPT_TOKEN_HEADER",
     "Acknowledged",
@@ -373,9 +416,11 @@ __all__ = [
     "RegistryEntry",
     "View",
     "Watch",
+    "act",
     "delivered_to",
     "escalate",
     "fold",
     "message_key",
     "needs",
+    "remind",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from liaison.procedures import tables as t
+from liaison.procedures.core import ACK_PROCEDURE
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,12 @@ def pending(db: Connection, now: datetime, *, overdue_only: bool = False) -> lis
     query = (
         select(t.ack_watch, missing.c.recipient, t.deadline.c.fired_at)
         .join(missing, missing.c.watch_key == t.ack_watch.c.key)
-        .join(t.deadline, t.deadline.c.subject_key == t.ack_watch.c.key, isouter=True)
+        .join(
+            t.deadline,
+            (t.deadline.c.subject_key == t.ack_watch.c.key)
+            & (t.deadline.c.procedure == ACK_PROCEDURE),
+            isouter=True,
+        )
         .order_by(t.ack_watch.c.due_at, t.ack_watch.c.key, missing.c.position)
     )
     if overdue_only:

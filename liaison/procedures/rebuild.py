@@ -88,7 +88,7 @@ def fold_ledger(
             report.folded += 1
         elif (
             envelope.sender == policy.code
-            and envelope.type == "procedure.escalation"
+            and envelope.type in {"procedure.escalation", "procedure.reminder"}
             and target.record_fired(envelope, body)
         ):
             report.escalations += 1

@@ -20,25 +20,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 
 from liaison.errors import LiaisonError
 from liaison.procedures import core
 from liaison.procedures import tables as t
+from liaison.procedures.database import (
+    current_revision,
+    first_line,
+    head_revision,
+    make_engine,
+    safe_url,
+    upgrade,
+)
 from schemas.envelope import Envelope
 from schemas.types import Payload
-
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class StoreError(LiaisonError):
@@ -53,44 +53,6 @@ class OutboxRow:
     routing_key: str
     body: bytes
     headers: dict[str, str]
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
-    if url.startswith("sqlite"):
-        memory = url in {"sqlite://", "sqlite:///:memory:"}
-        if not memory and url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": 30, "check_same_thread": False},
-            poolclass=StaticPool if memory else None,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" below decide when a transaction starts.
-            dbapi_connection.isolation_level = None
-            if not memory:
-                dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA busy_timeout=30000")
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Connection) -> None:
-            # One writer at a time, taken at the start: no lock upgrade deadlocks.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _alembic(connection: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
 
 
 class Store:
@@ -122,7 +84,7 @@ class Store:
             if check:
                 store.check_migrated()
         except SQLAlchemyError as exc:
-            raise StoreError(f"procedures database {_safe(url)}: {_first_line(exc)}") from None
+            raise StoreError(f"procedures database {safe_url(url)}: {first_line(exc)}") from None
         return store
 
     def close(self) -> None:
@@ -133,20 +95,16 @@ class Store:
 
     def head(self) -> str:
         """The latest revision the package ships."""
-        head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
-        assert head is not None
-        return head
+        return head_revision()
 
     def revision(self) -> str | None:
         """The revision the database is at (``None``: never migrated)."""
-        with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        return current_revision(self.engine)
 
     def migrate(self) -> tuple[str | None, str]:
         """Apply every pending migration; (revision before, revision after)."""
         before = self.revision()
-        with self.engine.begin() as connection:
-            command.upgrade(_alembic(connection), "head")
+        upgrade(self.engine)
         return before, self.head()
 
     def check_migrated(self) -> None:
@@ -278,8 +236,9 @@ class Store:
             db.execute(self._set_counter, {"y": year, "n": last})
         if effects.watch is not None:
             self._open_watch(db, effects.watch)
-        if effects.deadline is not None:
-            d = effects.deadline
+        for d in (effects.deadline, effects.reminder):
+            if d is None:
+                continue
             db.execute(
                 t.deadline.insert().values(
                     id=d.id,
@@ -390,7 +349,7 @@ class Store:
                 select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
             ).one()
             watch = self._watch(db, row._mapping)
-            effects = core.escalate(policy, watch, deadline, stamp=stamp)
+            effects = core.act(policy, watch, deadline, stamp=stamp)
             if not effects.fired:  # nobody missing after all
                 db.execute(
                     update(t.deadline)
@@ -401,12 +360,13 @@ class Store:
         return bool(effects.fired)
 
     def record_fired(self, envelope: Envelope[Payload], body: bytes) -> bool:
-        """Rebuild: the ledger shows the service sent this escalation; mark its deadline."""
+        """Rebuild: the ledger shows the service sent this escalation or reminder."""
         subject = core.message_key(
             str(getattr(envelope.payload, "subject_sender", "")),
             str(getattr(envelope.payload, "subject_message_id", "")),
         )
-        deadline_id = f"ack:{subject}"
+        kind = "remind" if envelope.type == "procedure.reminder" else "ack"
+        deadline_id = f"{kind}:{subject}"
         with self.engine.begin() as db:
             done = db.execute(
                 update(t.deadline)
@@ -460,19 +420,6 @@ class Store:
         """A connection for the read-only queries in ``queries``."""
         with self.engine.connect() as db:
             yield db
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, credentials = head.partition("://")
-    return f"{scheme}://{credentials.split(':')[0]}@{tail}"
 
 
 __all__ = ["OutboxRow", "Store", "StoreError", "make_engine"]

@@ -23,6 +23,7 @@ types = ["mission.cable"]
 precedence = ["FLASH"]
 receipt = "receipt.received"
 within = "{within}"
+remind_after = "2 seconds"
 
 [[ack]]
 name = "letters-to-the-institutions"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from liaison.settings import Settings
 from schemas import wire
@@ -118,12 +119,21 @@ class TestRegistry:
 
             wait_for(rebuilt, timeout=30, what="a rebuild from the ledger with no difference")
 
+            # Someone edits the live register behind the service's back: the rebuild says so.
+            tamper = sqlalchemy.create_engine(proc.procedures_url)
+            with tamper.begin() as db:
+                db.exec_driver_sql("UPDATE registry SET subject = 'Autre chose'")
+            tamper.dispose()
+            checked = cli(proc, "procedures", "rebuild", **_extra(proc))
+            assert checked.code == 2
+            assert f"DIFFERENT registry MAEE/{year}/1: subject live='Autre chose'" in checked.out
+
 
 class TestAcknowledgementsChased:
     def test_flash_cable_two_of_three_ack_one_escalation_naming_the_third(
         self, proc: Settings, tmp_path: Path
     ) -> None:
-        """After the (4 s) deadline exactly one escalation names dir-european; status breaches until it acks."""
+        """A reminder at 2 s, then at the 4 s deadline exactly one escalation naming dir-european; status breaches until it acks."""
         cable = new_envelope(
             example_payload("mission.cable", 2),
             sender="emb-berlin",
@@ -152,6 +162,11 @@ class TestAcknowledgementsChased:
             ]
             assert escalation["message_id"] in {d["message_id"] for d in at_sender}
 
+            # Before the deadline, the one still awaited was reminded (at 2 s).
+            ((_, reminder),) = take_json(proc, "dir-european", 1)
+            assert reminder["type"] == "procedure.reminder"
+            assert reminder["payload"]["waiting_on"] == ["dir-european"]
+
             status = cli(proc, "status", "--json", "--source", "amqp", **_extra(proc))
             assert status.code == 2, status.out
             kinds = [b["kind"] for b in status.json()["breaches"]]
@@ -168,3 +183,9 @@ class TestAcknowledgementsChased:
             # Exactly one escalation: nothing more for the duty officer after more sweeps.
             time.sleep(1.5)
             assert depth(proc, "inbox.duty-officer") == 0
+            # The ledger holds the cable, the receipts and the escalation: same state.
+            wait_for(
+                lambda: cli(proc, "procedures", "rebuild", **_extra(proc)).code == 0,
+                timeout=30,
+                what="a rebuild with the escalation marked fired and no difference",
+            )

@@ -164,11 +164,17 @@ class TestDeadlines:
                 created_at=T0 + timedelta(minutes=1),
             )
             assert store.consume(POLICY, receipt, stamp=T0)
-        assert store.due(T0 + timedelta(minutes=14)) == []
+        assert store.due(T0 + timedelta(minutes=9)) == []
+        (reminder,) = store.due(T0 + timedelta(minutes=10))
+        assert reminder.procedure == core.ACK_REMINDER
+        assert store.fire(POLICY, reminder, stamp=T0 + timedelta(minutes=10))
         (due,) = store.due(T0 + timedelta(minutes=15))
         assert store.fire(POLICY, due, stamp=T0 + timedelta(minutes=15))
         assert not store.fire(POLICY, due, stamp=T0 + timedelta(minutes=16))
         assert store.due(T0 + timedelta(hours=1)) == []
+        reminders = [r for r in store.unsent() if r.routing_key == "procedure.reminder"]
+        assert len(reminders) == 1
+        assert b'"recipients":["dir-european"]' in reminders[0].body
         escalations = [r for r in store.unsent() if r.routing_key == "procedure.escalation"]
         assert len(escalations) == 1
         assert b'"waiting_on":["dir-european"]' in escalations[0].body
@@ -205,7 +211,7 @@ class TestDeadlines:
             thread.start()
         for thread in threads:
             thread.join()
-        assert fired.count(True) == 20
+        assert fired.count(True) == 40  # a reminder and an escalation each
         assert len([r for r in store.unsent() if r.routing_key == "procedure.escalation"]) == 20
 
 

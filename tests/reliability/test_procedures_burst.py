@@ -28,7 +28,7 @@ from schemas import wire
 from schemas.correspondence import Letter
 from schemas.envelope import new_envelope
 from tests.integration.console import cli
-from tests.integration.harness import Process, blocking, running, wait_for
+from tests.integration.harness import Process, blocking, consumer_count, running, wait_for
 from tests.integration.procedures_support import procedures_env, procedures_settings
 
 SENDERS = ("gs", "gs-treaties", "dir-political", "dir-european")
@@ -175,3 +175,45 @@ def _receipts(settings: Settings, sender: str, expected: int) -> dict[str, dict]
     finally:
         connection.close()
     return found
+
+
+def test_two_services_at_once_on_postgresql(
+    hub_settings: Settings, tmp_path: Path, database_url: str
+) -> None:
+    """Two `procedures run` on one PostgreSQL database share the inbox: numbers 1..N, none twice."""
+    if not database_url.startswith("postgresql"):
+        return  # SQLite has one writer at a time by design; the race is PostgreSQL's
+    per_sender = 100
+    total = per_sender * len(SENDERS)
+    settings = procedures_settings(hub_settings, database_url, tmp_path)
+    assert cli(settings, "procedures", "migrate", **procedures_env(settings)).code == 0
+    store = Store.open(database_url)
+    with (
+        running(settings, "serve", log_path=str(tmp_path / "router.log")),
+        _start(settings, tmp_path, 1) as first,
+        _start(settings, tmp_path, 2) as second,
+    ):
+        wait_for(lambda: consumer_count(settings, "inbox.gs-procedures") == 2, what="both services")
+        for sender in SENDERS:
+            batch = _letters(sender, per_sender)
+            for _, _, props in batch:
+                props.user_id = settings.user_for(sender)
+            publish_pipelined(participant_url(settings, sender), wire.INGRESS_EXCHANGE, batch)
+        wait_for(lambda: _count(store) >= total, timeout=240, what="every letter registered")
+        first.stop()
+        second.stop()
+    applied = [_applied(first.log()), _applied(second.log())]
+    assert sum(applied) == total and min(applied) > 0, applied  # both took part
+    year = datetime.now(UTC).year
+    with store.reading() as db:
+        numbers = list(
+            db.execute(select(t.registry.c.sequence).where(t.registry.c.year == year)).scalars()
+        )
+    store.close()
+    assert sorted(numbers) == list(range(1, total + 1))
+
+
+def _applied(log: str) -> int:
+    """How many copies a service applied, from its last ``procedures.stopped`` log line."""
+    lines = [json.loads(line) for line in log.splitlines() if '"procedures.stopped"' in line]
+    return int(lines[-1]["applied"])

@@ -199,7 +199,24 @@ class TestAcknowledgements:
             received(cable, "dir-political", at=T0),
             stamp=T0,
         )
-        assert ack.cancel == (f"ack:{effects.watch.key}",)
+        assert ack.cancel == (f"ack:{effects.watch.key}", f"remind:{effects.watch.key}")
+
+    def test_reminder_before_the_deadline_to_those_still_awaited(self) -> None:
+        """Bundled FLASH rule: a reminder at 10 minutes to who has not acknowledged, then the escalation."""
+        cable = flash(("dir-political", "gs"))
+        effects = core.fold(POLICY, core.View(), cable, stamp=T0)
+        assert effects.watch is not None and effects.reminder is not None
+        assert effects.reminder.due_at == T0 + timedelta(minutes=10)
+        watch = core.Watch(**{**effects.watch.__dict__, "pending": frozenset({"gs"})})
+        later = T0 + timedelta(minutes=10)
+        reminded = core.act(POLICY, watch, effects.reminder, stamp=later)
+        (out,) = reminded.messages
+        assert out.envelope.type == "procedure.reminder"
+        assert out.envelope.recipients == ("gs",)
+        assert reminded.fired == ((effects.reminder.id, later, str(out.envelope.message_id)),)
+        assert effects.deadline is not None
+        escalated = core.act(POLICY, watch, effects.deadline, stamp=later)
+        assert escalated.messages[0].envelope.type == "procedure.escalation"
 
     def test_uncleared_recipient_is_not_expected(self) -> None:
         """Who was not delivered a copy (clearance) is not chased."""
