@@ -97,13 +97,27 @@ def history(directory: Path, message_id: str) -> list[Record]:
 
 
 def replay_selection(directory: Path, where: Filter) -> Iterator[Record]:
-    """For replays: the first record carrying the envelope of each matching message.
+    """For replays: the first record carrying the envelope of each matching routed message.
 
     Each message appears once (its earliest record with an envelope), in log order,
-    so a replay resends every selected message exactly once.
+    so a replay resends every selected message exactly once. Only envelopes the
+    router *routed* qualify: a refused message's envelope is in the ledger too (its
+    ``received`` record), with whatever sender its body claimed, and replaying it as
+    the hub would deliver a refused forgery with the hub's authority. A ``received``
+    record qualifies when a ``routed`` record names the same message id, sender and
+    content (the middle of their dedupe keys, see ``liaison.outcomes``).
     """
+    routed_only = Filter(
+        event="routed", sender=where.sender, type=where.type, message_id=where.message_id
+    )
+    routed = {_owner(record.dedupe_key) for record in search(directory, routed_only)}
     seen: set[str] = set()
     for record in search(directory, replace(where, with_envelope=True)):
-        if record.message_id not in seen:
+        if record.message_id not in seen and _owner(record.dedupe_key) in routed:
             seen.add(record.message_id)
             yield record
+
+
+def _owner(dedupe_key: str) -> str:
+    """``<id>:<sender>:<digest>`` of ``<event>:<id>:<sender>:<digest>[:…]``: which bytes."""
+    return ":".join(dedupe_key.split(":")[1:4])

@@ -38,11 +38,31 @@ from liaison.amqp import blocking_connection
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import BrokerError
-from liaison.ops._letters import DeadLetter, dead_letter, group_copies, identity_problem
+from liaison.ops._letters import (
+    DeadLetter,
+    dead_letter,
+    group_copies,
+    identity_problem,
+    salvage,
+)
 from liaison.settings import Settings
 from schemas import wire
+from schemas.errors import ReasonCode
 
 Action = Literal["retry", "purge"]
+#: Refusals a retry must not undo: the router trusts the hub's relay and skips the checks
+#: that made them (identity, the id window, the receipt token), so relaying one would
+#: deliver it with the hub's authority.
+FINAL_REASONS = frozenset(
+    {
+        ReasonCode.ID_REUSED.value,
+        ReasonCode.RECEIPT_NOT_DELIVERED.value,
+        ReasonCode.SENDER_MISMATCH.value,
+        ReasonCode.UNKNOWN_SENDER.value,
+        ReasonCode.SIGNATURE_MISSING.value,
+        ReasonCode.SIGNATURE_INVALID.value,
+    }
+)
 #: Dead letters settled per round of confirms (bounds the memory a big ``--all`` takes).
 CHUNK = 200
 
@@ -136,6 +156,17 @@ class DeadLetterQueue:
         if action != "retry":
             return None
         settings = self._settings
+        if letter.reason in FINAL_REASONS:
+            return (
+                f"refused as {letter.reason}: the router's relay skips the check that refused "
+                "it, so a retry would deliver what was rightly refused"
+            )
+        # The body's type, not only the AMQP property: a participant sets the latter.
+        types = (letter.type or "", salvage(letter.body).get("type", ""))
+        if any(kind.startswith("receipt.") for kind in types):
+            # A relayed receipt skips the delivery-token check; the participant that
+            # received the original can simply send its receipt again.
+            return "a receipt is not relayed: its sender re-sends it, with its delivery token"
         return identity_problem(
             letter, hub_user=settings.hub_user, user_prefix=settings.user_prefix
         )

@@ -113,7 +113,7 @@ def dead_letter(
     are then that publisher's, and none of them is read as the hub's record.
     """
     plain = jsonable(dict(headers or {}))
-    salvaged = _salvage(body)
+    salvaged = salvage(body)
     from_hub = user_id is not None and user_id == hub_user
     # The property names the original publisher only on letters the broker moved; on
     # the hub's own dead letters it is the hub's user, and then (only then) the
@@ -276,7 +276,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _salvage(body: bytes) -> dict[str, str]:
+def salvage(body: bytes) -> dict[str, str]:
     """Type, sender and message id from a body that may not be a valid envelope."""
     data = _json_object(body) or {}
     found = {}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from uuid import UUID
+
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
 from liaison.procedures.config import AckRules
 from liaison.procedures.core import Policy
 from liaison.settings import Settings
+from liaison.tokens import load_or_create_secret
 
 #: The procedures service's participant code in the directory.
 CODE = "gs-procedures"
@@ -18,7 +23,17 @@ def policy(settings: Settings) -> Policy:
     if CODE not in directory:
         raise ConfigError(f"the directory has no participant {CODE!r} for the procedures service")
     rules = AckRules.load(settings.acks_path, directory)
-    return Policy(CODE, settings.registry_prefix, directory, rules)
+    return Policy(CODE, settings.registry_prefix, directory, rules, id_namespace(settings))
 
 
-__all__ = ["CODE", "policy"]
+def id_namespace(settings: Settings) -> UUID:
+    """The secret namespace of the service's derived message ids (same for live and rebuild).
+
+    Derived from the hub's receipt-token secret, which every hub-side process holds.
+    """
+    secret = load_or_create_secret(settings.receipt_key_file)
+    digest = hmac.new(secret, b"liaison procedures message ids", hashlib.sha256).digest()
+    return UUID(bytes=digest[:16])
+
+
+__all__ = ["CODE", "id_namespace", "policy"]

@@ -62,6 +62,11 @@ class Policy:
     prefix: str
     directory: Directory
     ack_rules: AckRules
+    #: Namespace of the ids derived for what the service sends. In service it comes from
+    #: a hub secret (``bootstrap.policy``): with a public namespace a participant could
+    #: compute an escalation's id in advance, publish something of its own under it, and
+    #: have the router refuse the escalation as ``id_reused``.
+    id_namespace: UUID = NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -249,7 +254,7 @@ def _register(
         recipients=(envelope.sender,),
         correlation_id=envelope.correlation_id or envelope.message_id,
         causation_id=envelope.message_id,
-        message_id=uuid5(NAMESPACE, f"registered:{key}"),
+        message_id=uuid5(policy.id_namespace, f"registered:{key}"),
         created_at=stamp,
         # A receipt says no more than the letter's existence: the letter's level at most.
         classification=min(envelope.classification, Classification.INTERNAL, key=_rank),
@@ -342,7 +347,7 @@ def escalate(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetim
     recipients = tuple(
         code for code in recipients if code != policy.code and code in policy.directory
     )
-    message_id = uuid5(NAMESPACE, f"escalation:{deadline.id}")
+    message_id = uuid5(policy.id_namespace, f"escalation:{deadline.id}")
     envelope = new_envelope(
         ProcedureEscalation(
             procedure=ACK_PROCEDURE,
@@ -372,7 +377,7 @@ def remind(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetime)
     missing = tuple(code for code in watch.expected if code in watch.pending)
     if not missing:
         return Effects(cancel=(deadline.id,))
-    message_id = uuid5(NAMESPACE, f"reminder:{deadline.id}")
+    message_id = uuid5(policy.id_namespace, f"reminder:{deadline.id}")
     envelope = new_envelope(
         ProcedureReminder(
             procedure=ACK_PROCEDURE,

@@ -205,6 +205,53 @@ class TestQuery:
         """The byte prefilter may hit the envelope; the record's own field decides."""
         assert list(query.search(audit_dir, query.Filter(sender="PALAIS"))) == []
 
+    def test_replay_selection_skips_refused_envelopes(self, tmp_path: Path) -> None:
+        """A refused body (a forged sender, say) is in the ledger but never chosen for a replay."""
+        directory = tmp_path / "audit"
+        mid = "00000000-0000-4000-8000-0000000000aa"
+        forged = {"message_id": mid, "sender": "MAEE", "payload": {}}
+        kept = {"message_id": mid, "sender": "MAEE", "payload": {"texte": "vrai"}}
+        facts: dict[str, Any] = {"type": "correspondence.letter", "sender": "MAEE"}
+        with Ledger.open(directory, key=Ed25519PrivateKey.generate()) as ledger:
+            ledger.append(
+                [
+                    make_event(
+                        EventKind.RECEIVED,
+                        mid,
+                        discriminator="MAEE:f0",
+                        at=BASE,
+                        envelope=forged,
+                        **facts,
+                    ),
+                    make_event(
+                        EventKind.REJECTED,
+                        mid,
+                        discriminator="MAEE:f0:sender_mismatch",
+                        at=BASE,
+                        reason="sender_mismatch",
+                        **facts,
+                    ),
+                    make_event(
+                        EventKind.RECEIVED,
+                        mid,
+                        discriminator="MAEE:aa",
+                        at=BASE,
+                        envelope=kept,
+                        **facts,
+                    ),
+                    make_event(
+                        EventKind.ROUTED,
+                        mid,
+                        discriminator="MAEE:aa",
+                        at=BASE,
+                        recipients=("PALAIS",),
+                        **facts,
+                    ),
+                ]
+            )
+        picked = list(query.replay_selection(directory, query.Filter(sender="MAEE")))
+        assert [r.envelope for r in picked] == [kept]
+
     def test_replay_selection_one_envelope_per_message(self, audit_dir: Path) -> None:
         """For replays: each matching message once, with its envelope."""
         picked = list(query.replay_selection(audit_dir, query.Filter(sender="MAEE")))

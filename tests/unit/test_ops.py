@@ -520,3 +520,33 @@ class TestLetterTables:
         assert "reason:      unroutable" in text
         assert f"  {wire.H_ORIGINAL_USER}: t-gs" in text
         assert '"sender": "gs"' in text
+
+
+class TestRetryRefusals:
+    """What `dlq retry` will not relay, whoever's letter it is."""
+
+    @staticmethod
+    def _problem(found: DeadLetter) -> str | None:
+        from liaison.ops._deadq import DeadLetterQueue
+        from liaison.settings import Settings
+
+        settings = Settings(amqp_url="amqp://hub:x@localhost/v", user_prefix="t-")
+        return DeadLetterQueue(settings)._problem("retry", found)
+
+    @pytest.mark.parametrize(
+        "reason", ["id_reused", "receipt_not_delivered", "sender_mismatch", "signature_invalid"]
+    )
+    def test_a_final_refusal_is_not_undone(self, reason: str) -> None:
+        """The relay skips the check that refused it, so retrying would deliver it as the hub."""
+        problem = self._problem(letter(**{wire.H_REASON: reason}))
+        assert problem is not None and reason in problem
+
+    def test_a_receipt_is_not_relayed(self) -> None:
+        """A receipt that expired in ingress would skip its token check on a relay."""
+        body = b'{"type": "receipt.registered", "sender": "gs", "message_id": "m-1"}'
+        problem = self._problem(letter(body, **{wire.H_REASON: "expired"}))
+        assert problem is not None and "receipt" in problem
+
+    def test_an_unroutable_letter_from_the_router_is_relayed(self) -> None:
+        """The ordinary case stays possible: an inbox that was missing, now there."""
+        assert self._problem(letter()) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -250,3 +251,15 @@ class TestAckRules:
         )
         with pytest.raises(ConfigError, match="field 'within'"):
             AckRules.from_toml_text(text, DIRECTORY)
+
+
+class TestDerivedIds:
+    def test_the_services_ids_come_from_a_secret_namespace(self, tmp_path: Path) -> None:
+        """Another hub secret gives other ids: a participant cannot compute an escalation's id ahead."""
+        from liaison.procedures.bootstrap import id_namespace
+        from liaison.settings import Settings
+
+        first = id_namespace(Settings(hub_key_path=tmp_path / "a" / "hub.key"))
+        second = id_namespace(Settings(hub_key_path=tmp_path / "b" / "hub.key"))
+        assert first != second != core.NAMESPACE
+        assert id_namespace(Settings(hub_key_path=tmp_path / "a" / "hub.key")) == first
