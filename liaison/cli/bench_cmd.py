@@ -22,10 +22,19 @@ def _emit(figures: dict[str, object], as_json: bool) -> None:
 @click.option("--rate", default=1_000, show_default=True, help="Offered msg/s in the latency run.")
 @click.option("--seconds", default=5.0, show_default=True, help="Length of the latency run.")
 @click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")
+@click.option(
+    "--rounds", default=2, show_default=True, help="Pairs of runs, alternating which side is first."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def bench(
-    ctx: click.Context, messages: int, rate: int, seconds: float, payload_bytes: int, as_json: bool
+    ctx: click.Context,
+    messages: int,
+    rate: int,
+    seconds: float,
+    payload_bytes: int,
+    rounds: int,
+    as_json: bool,
 ) -> None:
     """Benchmark the router against a raw pika forwarder on a scratch vhost."""
     if ctx.invoked_subcommand is not None:
@@ -40,6 +49,7 @@ def bench(
         rate=rate,
         seconds=seconds,
         payload_bytes=payload_bytes,
+        rounds=rounds,
     )
     _emit(result.as_dict(), as_json)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import click
 
 from liaison.cli import Context, pass_context
@@ -19,6 +17,7 @@ def serve(obj: Context) -> None:
     """
     from liaison.bootstrap import routing_context  # noqa: PLC0415 - keeps --help fast
     from liaison.router import Router  # noqa: PLC0415
+    from liaison.runtime import calm_gc  # noqa: PLC0415
     from liaison.web import MetricsObserver, start_web  # noqa: PLC0415
 
     settings = obj.settings
@@ -26,11 +25,7 @@ def serve(obj: Context) -> None:
     observer = MetricsObserver.for_context(context)
     router = Router(settings, context, observer=observer)
     web = start_web(settings, router, observer)
-    # Everything loaded so far lives as long as the process: keep it out of the
-    # collector's way, and let the many short-lived objects of the hot path (which
-    # form no cycles) accumulate longer between young-generation collections.
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
+    calm_gc()
     try:
         code = router.run()
     finally:
