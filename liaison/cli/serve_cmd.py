@@ -8,27 +8,21 @@ from liaison.cli import Context, pass_context
 
 
 @click.command()
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Router processes (competing consumers); worker i serves HTTP on http_port + i.",
+)
 @pass_context
-def serve(obj: Context) -> None:
+def serve(obj: Context, workers: int) -> None:
     """Run the router: consume ingress, validate, authorise, deliver, audit.
 
     With ``http_port`` set (default 8787; 0 turns it off) it also serves /metrics,
     /healthz, /readyz and the operator dashboard on ``http_host`` (default 127.0.0.1).
     """
-    from liaison.bootstrap import routing_context  # noqa: PLC0415 - keeps --help fast
-    from liaison.router import Router  # noqa: PLC0415
-    from liaison.runtime import calm_gc  # noqa: PLC0415
-    from liaison.web import MetricsObserver, start_web  # noqa: PLC0415
+    from liaison.serving import run_workers, serve_router  # noqa: PLC0415 - keeps --help fast
 
     settings = obj.settings
-    context = routing_context(settings)
-    observer = MetricsObserver.for_context(context)
-    router = Router(settings, context, observer=observer)
-    web = start_web(settings, router, observer)
-    calm_gc()
-    try:
-        code = router.run()
-    finally:
-        if web is not None:
-            web.stop()
-    raise SystemExit(code)
+    raise SystemExit(serve_router(settings) if workers == 1 else run_workers(settings, workers))
