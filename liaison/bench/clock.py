@@ -69,12 +69,13 @@ class AckWatch:
     def __init__(self) -> None:
         self._latest: dict[int, dict[str, float]] = {}
         self._changed = threading.Condition()
-        self._rss: list[float] = []
+        self._followed: list[int] = []
 
     def follow(self, process: subprocess.Popen[bytes]) -> None:
         """Read ``process``'s clock lines (its standard output must be a pipe)."""
         assert process.stdout is not None
         stdout = process.stdout
+        self._followed.append(process.pid)
 
         def read() -> None:
             for line in stdout:
@@ -92,6 +93,19 @@ class AckWatch:
         """Messages acked so far by every process followed."""
         with self._changed:
             return sum(int(r["acked"]) for r in self._latest.values())
+
+    def rates(self) -> list[float]:
+        """Each process's own rate so far: its acks over its first arrival to its last ack."""
+        with self._changed:
+            reports = [self._latest.get(pid) for pid in self._followed]
+        return [
+            0.0
+            if r is None  # it acked nothing: the others took every message
+            else r["acked"] / (r["last"] - r["first"])
+            if r["last"] > r["first"]
+            else float("inf")
+            for r in reports
+        ]
 
     def wait(
         self, total: int, *, timeout: float = 300.0, rss_of: int | None = None

@@ -50,7 +50,9 @@ class BenchResult:
     messages: int
     payload_bytes: int
     prefetch: int
-    #: Medians over the rounds, and their ratio.
+    #: Router processes (competing consumers) on the router's side.
+    routers: int
+    #: Medians over the rounds (all routers together), and their ratio.
     router_msgs_per_s: float
     raw_msgs_per_s: float
     ratio: float
@@ -58,6 +60,8 @@ class BenchResult:
     router_runs: tuple[float, ...]
     raw_runs: tuple[float, ...]
     first_side: tuple[str, ...]
+    #: Each router's own rate in the first round (its acks over its own span).
+    per_router_msgs_per_s: tuple[float, ...]
     audit_writer_running: bool
     offered_rate: int
     latency_p50_ms: float
@@ -107,6 +111,7 @@ def run_bench(
     seconds: float = 5.0,
     payload_bytes: int = 1024,
     rounds: int = 2,
+    routers: int = 1,
 ) -> BenchResult:
     """Measure raw and router in ``rounds`` pairs, alternating which goes first."""
     load = os.getloadavg()
@@ -116,6 +121,7 @@ def run_bench(
     first_side: list[str] = []
     latencies: list[float] = []
     rss: list[float] = []
+    per_router: list[float] = []
     peak = 0.0
     for round_ in range(rounds):
         sides = ["raw", "router"] if round_ % 2 == 0 else ["router", "raw"]
@@ -125,24 +131,29 @@ def run_bench(
                 raw_runs.append(_raw_side(settings, bodies))
                 continue
             timed = _router_side(
-                settings, bodies, latency=(rate, seconds, payload_bytes) if round_ == 0 else None
+                settings,
+                bodies,
+                latency=(rate, seconds, payload_bytes) if round_ == 0 else None,
+                routers=routers,
             )
             router_runs.append(timed.rate)
             peak = max(peak, timed.peak_rss)
             if round_ == 0:
-                latencies, rss = sorted(timed.latencies), timed.rss
+                latencies, rss, per_router = sorted(timed.latencies), timed.rss, timed.each
     router_rate = round(statistics.median(router_runs), 1)
     raw_rate = round(statistics.median(raw_runs), 1)
     return BenchResult(
         messages=messages,
         payload_bytes=len(bodies[0]),
         prefetch=settings.prefetch,
+        routers=routers,
         router_msgs_per_s=router_rate,
         raw_msgs_per_s=raw_rate,
         ratio=round(router_rate / raw_rate, 3),
         router_runs=tuple(round(r, 1) for r in router_runs),
         raw_runs=tuple(round(r, 1) for r in raw_runs),
         first_side=tuple(first_side),
+        per_router_msgs_per_s=tuple(round(r, 1) for r in per_router),
         audit_writer_running=True,
         offered_rate=rate,
         latency_p50_ms=round(statistics.median(latencies), 2),
@@ -185,10 +196,15 @@ class _RouterTimed:
     rss: list[float]
     peak_rss: float
     latencies: list[float]
+    each: list[float]
 
 
 def _router_side(
-    settings: Settings, bodies: list[bytes], *, latency: tuple[int, float, int] | None
+    settings: Settings,
+    bodies: list[bytes],
+    *,
+    latency: tuple[int, float, int] | None,
+    routers: int,
 ) -> _RouterTimed:
     """The router's rate with the audit writer running, on a vhost of its own."""
     with scratch_vhost(settings, "hub") as bench:
@@ -200,20 +216,23 @@ def _router_side(
             [("correspondence.letter", b, _props(user)) for b in bodies],
         )
         writer = _spawn(bench, "liaison.bench.serve", "audit")
-        router: subprocess.Popen[bytes] | None = None
+        started: list[subprocess.Popen[bytes]] = []
         try:
             _wait_for_consumer(bench, wire.AUDIT_QUEUE)
             watch = AckWatch()
-            router = _spawn(bench, "liaison.bench.serve", "router")
-            watch.follow(router)
-            rate, rss = watch.wait(len(bodies), rss_of=router.pid)
+            for _ in range(routers):
+                started.append(_spawn(bench, "liaison.bench.serve", "router"))
+                watch.follow(started[-1])
+            first = started[0]
+            rate, rss = watch.wait(len(bodies), rss_of=first.pid)
+            each = watch.rates()
             latencies: list[float] = []
             if latency is not None:
                 purge(connection_parameters(bench), wire.inbox_queue(RECIPIENT))
                 latencies = _latency(bench, sender_url, user, *latency)
-            return _RouterTimed(rate, rss, resident_mb(router.pid, "VmHWM"), latencies)
+            return _RouterTimed(rate, rss, resident_mb(first.pid, "VmHWM"), latencies, each)
         finally:
-            if router is not None:
+            for router in started:
                 stop_process(router)
             stop_process(writer)
 

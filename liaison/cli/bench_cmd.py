@@ -27,6 +27,13 @@ def _emit(figures: dict[str, object], as_json: bool) -> None:
 @click.option(
     "--rounds", default=2, show_default=True, help="Pairs of runs, alternating which side is first."
 )
+@click.option(
+    "--routers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Router processes competing for ingress (aggregate and per-router rates).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def bench(
@@ -36,6 +43,7 @@ def bench(
     seconds: float,
     payload_bytes: int,
     rounds: int,
+    routers: int,
     as_json: bool,
 ) -> None:
     """Benchmark the router against a raw pika forwarder on a scratch vhost."""
@@ -52,6 +60,7 @@ def bench(
         seconds=seconds,
         payload_bytes=payload_bytes,
         rounds=rounds,
+        routers=routers,
     )
     _emit(result.as_dict(), as_json)
 

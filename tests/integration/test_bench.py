@@ -24,7 +24,22 @@ def test_bench_reports_what_it_measured(settings: Settings) -> None:
         assert math.isfinite(rate) and rate > 0
     assert result.ratio == pytest.approx(result.router_msgs_per_s / result.raw_msgs_per_s, abs=5e-4)
     assert result.audit_writer_running
+    assert result.routers == 1 and len(result.per_router_msgs_per_s) == 1
     assert result.latency_samples == 200  # rate x seconds, every one arrived
     assert 0 < result.latency_p50_ms <= result.latency_p99_ms <= result.latency_max_ms
     assert len(result.router_rss_mb) == 3 and all(mb > 0 for mb in result.router_rss_mb)
     assert result.router_peak_rss_mb >= max(result.router_rss_mb)
+
+
+def test_bench_with_two_routers(settings: Settings) -> None:
+    """--routers 2: the aggregate rate and one rate per router, each finite."""
+    # A small prefetch, or the router that connects first takes all 400 at once.
+    result = run_bench(
+        settings.replace(prefetch=20), messages=400, rate=100, seconds=1.0, rounds=1, routers=2
+    )
+
+    assert result.routers == 2
+    assert len(result.per_router_msgs_per_s) == 2
+    for rate in (*result.per_router_msgs_per_s, result.router_msgs_per_s):
+        assert math.isfinite(rate) and rate > 0
+    assert result.latency_samples == 100
