@@ -121,6 +121,16 @@ class KeyIndex:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def usable_resume_point(self, directory: Path, roots: dict[int, str]) -> ResumePoint | None:
+        """The resume point if the index holds every key before it and it agrees with the ledger.
+
+        ``roots`` maps the tree sizes of the ledger's checkpoints to their roots (hex).
+        """
+        point = self.resume_point()
+        if point is None or self.keys_size < point.size:
+            return None
+        return point if agrees(point, directory, roots) else None
+
     def save_resume_point(self, point: ResumePoint) -> None:
         """Remember ``point`` (called once its checkpoint is durable)."""
         data = {
@@ -149,6 +159,26 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def open_index(directory: Path) -> tuple[KeyIndex, str]:
+    """The index of ``directory``, and a note when an unreadable one had to be set aside.
+
+    The index can always be rebuilt from the ledger, so a damaged file is moved to
+    ``dedupe.sqlite.unreadable`` (kept for a look) and a new one started.
+    """
+    try:
+        index = KeyIndex(directory)
+        _ = index.keys_size  # reads the file: a damaged one fails here
+    except sqlite3.DatabaseError as exc:
+        aside = f"{INDEX_FILE}.unreadable"
+        for suffix in ("", "-wal", "-shm"):
+            path = directory / f"{INDEX_FILE}{suffix}"
+            if path.exists():
+                path.replace(directory / f"{aside}{suffix}")
+        note = f"{INDEX_FILE} was unreadable ({exc}): moved to {aside}, rebuilt from the log"
+        return KeyIndex(directory), note
+    return index, ""
 
 
 #: The longest line looked at behind a resume point (a record holds at most one

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit import checkpoints as cp
 from liaison.audit.events import AuditEvent
-from liaison.audit.index import KeyIndex, ResumePoint, agrees
+from liaison.audit.index import KeyIndex, ResumePoint, open_index
 from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
 from liaison.audit.merkle import Accumulator
 from liaison.audit.records import ZERO_HASH, Record, build_many
@@ -102,7 +102,9 @@ class Ledger:
         ledger = cls(directory, key=key, segment_bytes=segment_bytes)
         ledger._lock()
         try:
-            ledger._index = KeyIndex(directory)
+            ledger._index, note = open_index(directory)
+            if note:
+                ledger.recovery.notes.append(note)
             ledger._recover()
             ledger._publish_key()
         except BaseException:
@@ -143,7 +145,11 @@ class Ledger:
 
     def _known(self, keys: set[str]) -> set[str]:
         assert self._index is not None
-        return (keys & self._pending) | self._index.known(keys - self._pending)
+        try:
+            return (keys & self._pending) | self._index.known(keys - self._pending)
+        except sqlite3.Error as exc:
+            self._broken = f"index read failed: {exc}"
+            raise LedgerError(f"cannot read the dedupe index in {self.directory}: {exc}") from exc
 
     # -- writing ----------------------------------------------------------------
 
@@ -310,21 +316,14 @@ class Ledger:
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         self._lock_fd = fd
 
-    def _resume_point(self, checkpoints: list[cp.Checkpoint]) -> ResumePoint | None:
-        index = self._index
-        assert index is not None
-        point = index.resume_point()
-        roots = {c.tree_size: c.root for c in checkpoints}
-        if point is None or index.keys_size < point.size:
-            return None
-        return point if agrees(point, self.directory, roots) else None
-
     def _recover(self) -> None:
         segments = list_segments(self.directory)
         checkpoints = self._read_checkpoints()
         index, rec = self._index, self.recovery
         assert index is not None
-        point = self._resume_point(checkpoints)
+        point = index.usable_resume_point(
+            self.directory, {c.tree_size: c.root for c in checkpoints}
+        )
         first, start, prev = 0, 0, ZERO_HASH.encode("ascii")
         if point is None:
             index.reset()

@@ -61,6 +61,20 @@ class TestResume:
         with Ledger.open(audit_dir, key=key) as ledger:
             assert ledger.recovery.resumed_from == 30
 
+    def test_unreadable_index_is_moved_aside_and_rebuilt(
+        self, audit_dir: Path, key: Ed25519PrivateKey
+    ) -> None:
+        """A damaged index file is no reason to stop: set aside, rebuilt from the ledger."""
+        for suffix in ("-wal", "-shm"):
+            (audit_dir / f"{INDEX_FILE}{suffix}").unlink(missing_ok=True)
+        (audit_dir / INDEX_FILE).write_bytes(b"not a database at all" * 100)
+        with Ledger.open(audit_dir, key=key) as ledger:
+            assert ledger.recovery.resumed_from is None
+            assert ledger.recovery.records_read == 35
+            assert any("unreadable" in note for note in ledger.recovery.notes)
+            assert ledger.append(make_events(10)) == []
+        assert (audit_dir / f"{INDEX_FILE}.unreadable").exists()
+
     def test_removed_line_before_the_checkpoint_is_found(
         self, audit_dir: Path, key: Ed25519PrivateKey
     ) -> None:
