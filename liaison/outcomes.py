@@ -40,8 +40,10 @@ def routed(
     owner: str,
     secret: bytes,
     claimed: bool = False,
+    message_id: str | None = None,
 ) -> Decision:
-    message_id = str(envelope.message_id)
+    # The caller has usually formatted the id already (a UUID's str() is not free).
+    message_id = message_id or str(envelope.message_id)
     facts = envelope_facts(envelope)
     key = f"{owner}:{operation}" if operation else owner
     deliveries: list[Outgoing] = []

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -411,7 +411,7 @@ class Router:
         returned = {out.routing_key for out in entry.returned}
         # "delivered" was written at decision time: it must not claim the returned copies.
         entry.events = tuple(
-            replace(e, recipients=tuple(r for r in e.recipients if r not in returned))
+            e._replace(recipients=tuple(r for r in e.recipients if r not in returned))
             if e.event is EventKind.DELIVERED
             else e
             for e in decision.events

@@ -149,6 +149,7 @@ def _decide(
         owner=owner,
         secret=ctx.receipt_secret,
         claimed=claim,
+        message_id=message_id,
     )
     if claim:
         assert window is not None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import jiter
 from pydantic import ValidationError
 
 from schemas.envelope import Envelope
@@ -171,21 +172,41 @@ def _envelope_class(model: type[Payload]) -> type[Envelope[Payload]]:
 
 
 def parse_json(raw: bytes, *, max_bytes: int, max_depth: int) -> Any:
-    """Check size, encoding and nesting on the bytes, then parse strictly."""
+    """Check size, encoding and nesting on the bytes, then parse strictly.
+
+    The refusals, in this order: ``too_large``, ``not_utf8``, ``too_deep``,
+    ``not_json`` (duplicate keys, NaN and Infinity included), ``not_utf8`` for an
+    escaped lone surrogate.
+    """
     if len(raw) > max_bytes:
         raise ContractError(
             ReasonCode.TOO_LARGE, f"{len(raw)} bytes is over the limit of {max_bytes}"
         )
+    # Fewer opening brackets than the limit cannot nest deeper than it: typical
+    # messages skip the scan, which costs more than parsing them.
+    openings = raw.count(b"{") + raw.count(b"[")
+    depth = nesting_depth(raw) if openings > max_depth else 0
+    if depth <= max_depth and not _SURROGATE_ESCAPE.search(raw):
+        # The fast path: jiter (Rust, the parser inside pydantic) checks UTF-8 and
+        # refuses duplicate keys, NaN and Infinity as the strict parser does, and gives
+        # equal values for everything both accept, for a third of the time. Whatever
+        # it refuses goes on to the strict parser, which finds and words the refusal
+        # (reason, text, path) exactly as it always has; so do escaped surrogates,
+        # whose handling differs in jiter.
+        try:
+            return jiter.from_json(raw, catch_duplicate_keys=True, allow_inf_nan=False)
+        except ValueError:
+            pass
+    return _parse_strictly(raw, depth, max_depth)
+
+
+def _parse_strictly(raw: bytes, depth: int, max_depth: int) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContractError(
             ReasonCode.NOT_UTF8, f"not UTF-8 at byte {exc.start}: {exc.reason}"
         ) from None
-    # Fewer opening brackets than the limit cannot nest deeper than it: typical
-    # messages skip the scan, which costs more than parsing them.
-    openings = raw.count(b"{") + raw.count(b"[")
-    depth = nesting_depth(raw) if openings > max_depth else 0
     if depth > max_depth:
         raise ContractError(
             ReasonCode.TOO_DEEP, f"nested {depth} levels deep, the limit is {max_depth}"

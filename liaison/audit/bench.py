@@ -24,11 +24,11 @@ from liaison.audit.verify import verify_directory
 _KINDS = (EventKind.RECEIVED, EventKind.ROUTED, EventKind.DELIVERED)
 
 
-def sample_events(n: int) -> list[AuditEvent]:
+def sample_events(n: int, *, first: int = 0) -> list[AuditEvent]:
     """``n`` events about ``n / 3`` messages, one in three carrying its envelope."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
     events = []
-    for i in range(n):
+    for i in range(first, first + n):
         message_id = str(UUID(int=i // 3))
         at = start + timedelta(milliseconds=i)
         envelope: dict[str, Any] | None = None
@@ -94,3 +94,24 @@ def bench_audit(tmp_dir: Path, n: int = 100_000, *, batch: int = 500) -> dict[st
         "verify_per_s": round(result.rate),
         "checkpoints": result.checkpoints,
     }
+
+
+#: Records after the last checkpoint in a start-up ledger: what a writer stopped
+#: between two checkpoints leaves (``checkpoint_every`` is 1,000 by default).
+STARTUP_TAIL = 1_000
+
+
+def build_ledger(directory: Path, records: int, key: Ed25519PrivateKey) -> None:
+    """A ledger of ``records`` sample records, signed up to ``records - STARTUP_TAIL``."""
+    signed = max(0, records - STARTUP_TAIL)
+    chunk = 50_000
+    with Ledger.open(directory, key=key) as ledger:
+        done = ledger.size
+        while done < records:
+            stop = signed if done < signed else records
+            count = min(chunk, stop - done)
+            ledger.append(sample_events(count, first=done), sync=False)
+            ledger.flush()
+            done += count
+            if done <= signed and (done % 1_000_000 < chunk or done == signed):
+                ledger.checkpoint()

@@ -10,13 +10,12 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 CONTENT_TYPE = "application/vnd.liaison.audit+json"
 
@@ -38,15 +37,14 @@ class EventKind(StrEnum):
     PARKED = "parked"
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
+class AuditEvent(NamedTuple):
     """One fact for the ledger.
 
-    A plain dataclass, so the router builds three per message cheaply; events read
-    from the wire are validated against the bounds below by ``decode_batch``.
+    A named tuple, immutable, so the router builds three per message cheaply (a
+    frozen dataclass sets its twelve fields one ``object.__setattr__`` at a time,
+    about five times the cost); events read from the wire are validated against the
+    bounds below by ``decode_batch``, which refuses unknown fields.
     """
-
-    __pydantic_config__ = ConfigDict(extra="forbid")
 
     event: EventKind
     dedupe_key: Annotated[str, Field(max_length=300)]
@@ -81,7 +79,9 @@ def make_event(
     **fields: Any,
 ) -> AuditEvent:
     """An event whose dedupe key is ``kind:message_id[:discriminator]``."""
-    key = f"{kind.value}:{message_id}" + (f":{discriminator}" if discriminator else "")
+    # Concatenation, not ``kind.value``: a StrEnum member is its value as a str, and
+    # the enum's ``value`` descriptor costs more than the rest of the key (hot path).
+    key = kind + ":" + message_id + (":" + discriminator if discriminator else "")
     return AuditEvent(
         event=kind, dedupe_key=key, at=at or datetime.now(UTC), message_id=message_id, **fields
     )
@@ -141,7 +141,7 @@ def _iso(at: datetime) -> str:
 def _jsonable(event: AuditEvent) -> dict[str, Any]:
     # By hand rather than model_dump: a third of the router's audit cost was here.
     return {
-        "event": event.event.value,
+        "event": event.event,  # a StrEnum: json writes its value (no descriptor call)
         "dedupe_key": event.dedupe_key,
         "at": _iso(event.at),
         "message_id": event.message_id,
@@ -159,4 +159,7 @@ def decode_batch(body: bytes) -> list[AuditEvent]:
     """The events of one audit message; raises ``ValueError`` on a malformed body."""
     data = json.loads(body)
     items: Sequence[Any] = data["events"]
+    # Objects only: a named tuple would also take an array of positional values.
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("an audit batch holds a list of event objects")
     return _BATCH.validate_python(items)

@@ -79,6 +79,15 @@ class Accumulator:
         edge.append(node)
         self._size += 1
 
+    @classmethod
+    def restore(cls, size: int, edge: Sequence[bytes]) -> Accumulator:
+        """The accumulator of a tree of ``size`` leaves from its saved right edge."""
+        if size < 0 or len(edge) != size.bit_count() or any(len(h) != HASH_SIZE for h in edge):
+            raise ValueError(f"an edge of {len(edge)} hashes cannot be a tree of {size} leaves")
+        acc = cls()
+        acc._edge, acc._size = list(edge), size
+        return acc
+
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Append several leaf hashes in order."""
         for leaf in leaves:

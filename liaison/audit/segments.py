@@ -43,8 +43,11 @@ def list_segments(directory: Path) -> list[Path]:
 class LineReader:
     """The complete lines of one file, read in large chunks; keeps any torn tail aside."""
 
-    def __init__(self, path: Path, *, on_chunk: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, on_chunk: Callable[[int], None] | None = None, start: int = 0
+    ) -> None:
         self.path = path
+        self.start = start  # a byte offset where a line begins
         #: Bytes after the last newline (a line cut short), once iteration ended.
         self.torn = b""
         self._on_chunk = on_chunk
@@ -52,6 +55,7 @@ class LineReader:
     def __iter__(self) -> Iterator[bytes]:
         rest = b""
         with self.path.open("rb") as handle:
+            handle.seek(self.start)
             while chunk := handle.read(_CHUNK):
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()

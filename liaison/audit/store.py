@@ -7,23 +7,26 @@ Layout of an audit directory::
     checkpoints.jsonl       signed Merkle roots (see checkpoints.py)
     hub.pub                 the hub's public key (PEM), for auditors
     writer.lock             held (flock) by the one process that appends
+    dedupe.sqlite           the writer's index: every dedupe key, where to resume (index.py)
 
 Durability: a batch of records is written with one ``write`` and made durable
 with one ``fdatasync``; creating a file (first segment, rotation, checkpoints)
 also syncs the directory. Callers acknowledge work only after :meth:`Ledger.append`
 (or :meth:`Ledger.flush`) returned. A crash can leave a torn final line: opening
 the ledger truncates it (it was never acknowledged) and says so in ``recovery``.
+
+Opening reads the records after the last checkpoint only, when the index's
+resume point agrees with the ledger, and the whole ledger otherwise (see
+``index.py`` for what that checks and what it leaves to ``liaison audit verify``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
+import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -31,11 +34,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit import checkpoints as cp
 from liaison.audit.events import AuditEvent
+from liaison.audit.index import KeyIndex, ResumePoint, open_index
 from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
 from liaison.audit.merkle import Accumulator
-from liaison.audit.records import ZERO_HASH, Record, build_many, split_line
+from liaison.audit.records import ZERO_HASH, Record, build_many
+from liaison.audit.reopen import CorruptLedger, Reading, Recovery
 from liaison.audit.segments import (
-    LineReader,
     datasync,
     fsync_dir,
     list_segments,
@@ -56,29 +60,6 @@ class LedgerLockedError(LedgerError):
     """Another process holds the writer lock of this audit directory."""
 
 
-def _fields(body: bytes) -> tuple[object, bytes, str]:
-    """``seq``, ``prev`` (as bytes) and ``dedupe_key`` of a record's canonical bytes."""
-    try:
-        data = json.loads(body)
-        return data["seq"], str(data["prev"]).encode("ascii"), str(data["dedupe_key"])
-    except (ValueError, TypeError, KeyError):
-        return None, b"", ""
-
-
-@dataclass
-class Recovery:
-    """What opening the ledger found and repaired."""
-
-    records: int = 0
-    segments: int = 0
-    checkpoints: int = 0
-    #: Bytes of a torn final record line that were cut off (0: none).
-    torn_record_bytes: int = 0
-    #: Bytes of a torn final checkpoint line that were cut off.
-    torn_checkpoint_bytes: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
 class Ledger:
     """The append-only ledger of one audit directory; one writer at a time (flock)."""
 
@@ -95,7 +76,10 @@ class Ledger:
         self.recovery = Recovery()
         self._key = key
         self._acc = Accumulator()
-        self._dedupe: set[str] = set()
+        self._index: KeyIndex | None = None
+        #: Keys of records appended but not yet durable (``sync=False``): they reach the
+        #: index only once fsynced, so the index never holds a key the ledger could lose.
+        self._pending: set[str] = set()
         self._last_hash = ZERO_HASH
         self._last_checkpoint: cp.Checkpoint | None = None
         self._segment_no = 0
@@ -118,6 +102,9 @@ class Ledger:
         ledger = cls(directory, key=key, segment_bytes=segment_bytes)
         ledger._lock()
         try:
+            ledger._index, note = open_index(directory)
+            if note:
+                ledger.recovery.notes.append(note)
             ledger._recover()
             ledger._publish_key()
         except BaseException:
@@ -154,7 +141,15 @@ class Ledger:
 
     def seen(self, dedupe_key: str) -> bool:
         """Whether an event with ``dedupe_key`` is already recorded."""
-        return dedupe_key in self._dedupe
+        return bool(self._known({dedupe_key}))
+
+    def _known(self, keys: set[str]) -> set[str]:
+        assert self._index is not None
+        try:
+            return (keys & self._pending) | self._index.known(keys - self._pending)
+        except sqlite3.Error as exc:
+            self._broken = f"index read failed: {exc}"
+            raise LedgerError(f"cannot read the dedupe index in {self.directory}: {exc}") from exc
 
     # -- writing ----------------------------------------------------------------
 
@@ -166,11 +161,13 @@ class Ledger:
         and :class:`LedgerError` when the disk fails.
         """
         self._check_usable()
+        events = list(events)
+        known = self._known({event.dedupe_key for event in events})
         fresh: list[AuditEvent] = []
         batch_keys: set[str] = set()
         for event in events:
             key = event.dedupe_key
-            if key not in self._dedupe and key not in batch_keys:
+            if key not in known and key not in batch_keys:
                 batch_keys.add(key)
                 fresh.append(event)
         if not fresh:
@@ -186,9 +183,23 @@ class Ledger:
         self._dirty = not sync
         for _, _, leaf in built:
             self._acc.append(leaf)
-        self._dedupe.update(batch_keys)
+        self._pending.update(batch_keys)
         self._last_hash = built[-1][0].hash
+        if sync:
+            self._index_durable()
         return [record for record, _, _ in built]
+
+    def _index_durable(self) -> None:
+        """Hand the keys of the records now durable to the index."""
+        if self._pending and self._index is not None:
+            try:
+                self._index.add(self._pending, keys_size=self.size)
+            except sqlite3.Error as exc:
+                self._broken = f"index write failed: {exc}"
+                raise LedgerError(
+                    f"cannot write the dedupe index in {self.directory}: {exc}"
+                ) from exc
+            self._pending = set()
 
     def flush(self) -> None:
         """Make every appended record durable (after ``append(..., sync=False)``)."""
@@ -200,6 +211,7 @@ class Ledger:
                 self._broken = f"fsync failed: {exc}"
                 raise LedgerError(f"cannot sync {self.directory}: {exc}") from exc
         self._dirty = False
+        self._index_durable()
 
     def checkpoint(self) -> cp.Checkpoint | None:
         """Sign the current root, unless nothing was appended since the last checkpoint."""
@@ -221,6 +233,12 @@ class Ledger:
         except OSError as exc:
             raise LedgerError(f"cannot write checkpoint in {self.directory}: {exc}") from exc
         self._last_checkpoint = checkpoint
+        if self._index is not None:
+            point = ResumePoint(
+                self.size, self._segment_no, self._segment_size, self._last_hash, self._acc.edge
+            )
+            with contextlib.suppress(sqlite3.Error):  # without it, the next start reads it all
+                self._index.save_resume_point(point)
         return checkpoint
 
     def close(self) -> None:
@@ -232,6 +250,9 @@ class Ledger:
             os.close(self._fd)
             self._fd = -1
         if self._lock_fd >= 0:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = -1
         self._broken = self._broken or "closed"
@@ -298,41 +319,58 @@ class Ledger:
     def _recover(self) -> None:
         segments = list_segments(self.directory)
         checkpoints = self._read_checkpoints()
-        wanted = {c.tree_size: c for c in checkpoints[-1:]}
-        sha256 = hashlib.sha256
-        acc, dedupe, rec = self._acc, self._dedupe, self.recovery
-        prev = ZERO_HASH.encode("ascii")
-        for index, path in enumerate(segments):
-            reader = LineReader(path)
-            for line in reader:
-                seq = acc.size
-                parts = split_line(line)
-                if parts is None or sha256(parts[0]).hexdigest().encode("ascii") != parts[1]:
-                    raise self._corrupt(seq, "a record does not match its hash")
-                seq_found, prev_found, dedupe_key = _fields(parts[0])
-                if seq_found != seq or prev_found != prev:
-                    raise self._corrupt(seq, "records out of sequence or chain broken")
-                acc.append(sha256(b"\x00" + parts[0]).digest())
-                dedupe.add(dedupe_key)
-                prev = parts[1]
-                if acc.size in wanted and acc.root().hex() != wanted[acc.size].root:
-                    raise self._corrupt(seq, "the Merkle root differs from the last checkpoint")
-            if reader.torn:
-                if index != len(segments) - 1:
-                    raise self._corrupt(acc.size, f"{path.name} ends with an incomplete line")
-                rec.torn_record_bytes = len(reader.torn)
-                self._truncate(path, path.stat().st_size - len(reader.torn))
+        index, rec = self._index, self.recovery
+        assert index is not None
+        point = index.usable_resume_point(
+            self.directory, {c.tree_size: c.root for c in checkpoints}
+        )
+        first, start, prev = 0, 0, ZERO_HASH.encode("ascii")
+        if point is None:
+            index.reset()
+        else:
+            self._acc = Accumulator.restore(point.size, point.edge)
+            prev = point.last_hash.encode("ascii")
+            first = next(i for i, p in enumerate(segments) if segment_number(p) == point.segment)
+            start = point.offset
+            rec.resumed_from = point.size
+        reading = Reading(
+            self._acc,
+            prev,
+            {c.tree_size: c.root for c in checkpoints[-1:]},
+            index.keys_size,
+            lambda keys, size: index.add(keys, keys_size=size),
+            rec,
+        )
+        for number, path in enumerate(segments[first:], start=first):
+            try:
+                torn = reading.segment(path, start if number == first else 0)
+            except CorruptLedger as exc:
+                raise self._corrupt(exc.seq, exc.what) from None
+            if torn:
+                if number != len(segments) - 1:
+                    raise self._corrupt(self.size, f"{path.name} ends with an incomplete line")
+                rec.torn_record_bytes = len(torn)
+                self._truncate(path, path.stat().st_size - len(torn))
                 rec.notes.append(
-                    f"cut a torn final line of {len(reader.torn)} bytes from {path.name} "
+                    f"cut a torn final line of {len(torn)} bytes from {path.name} "
                     f"(a crash while writing; that record was never acknowledged)"
                 )
-        self._last_hash = prev.decode("ascii")
-        rec.records, rec.segments, rec.checkpoints = acc.size, len(segments), len(checkpoints)
-        if checkpoints and checkpoints[-1].tree_size > acc.size:
+        self._last_hash = reading.prev.decode("ascii")
+        if reading.at_checkpoint is not None:  # the next start can resume there
+            index.save_resume_point(reading.at_checkpoint)
+        rec.records, rec.segments, rec.checkpoints = self.size, len(segments), len(checkpoints)
+        if index.keys_size > self.size:
+            # The index knows records this ledger does not hold (a ledger restored from
+            # an older copy): it cannot be trusted, so read everything again.
+            index.reset()
+            self._acc, self.recovery = Accumulator(), Recovery()
+            self._recover()
+            return
+        if checkpoints and checkpoints[-1].tree_size > self.size:
             raise self._corrupt(
-                acc.size,
+                self.size,
                 f"the last checkpoint covers {checkpoints[-1].tree_size} records "
-                f"but only {acc.size} exist (truncated)",
+                f"but only {self.size} exist (truncated)",
             )
         self._last_checkpoint = checkpoints[-1] if checkpoints else None
         if segments:

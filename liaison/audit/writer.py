@@ -129,6 +129,8 @@ class AuditWriter:
                 directory=str(self.settings.audit_dir),
                 records=ledger.size,
                 segments=ledger.recovery.segments,
+                records_read=ledger.recovery.records_read,
+                resumed_from=ledger.recovery.resumed_from,
             )
             return ledger
         return None

@@ -8,6 +8,10 @@ scratch vhost with publisher confirms, timed from selection to the last confirm.
 
 from __future__ import annotations
 
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -17,8 +21,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.amqp import connection_parameters
-from liaison.audit.bench import bench_audit
+from liaison.audit.bench import bench_audit, build_ledger
 from liaison.audit.events import EventKind, make_event
+from liaison.audit.keys import load_or_create
 from liaison.audit.query import Filter, replay_selection
 from liaison.audit.replay import plan_replays, publish_replays
 from liaison.audit.store import Ledger
@@ -37,6 +42,40 @@ def run_audit_bench(
         figures["replays"] = replays
         figures["replay_per_s"] = round(_replay_rate(settings, Path(tmp) / "replay", replays))
     return figures
+
+
+def run_startup_bench(root: Path, sizes: list[int], *, repeat: int = 3) -> dict[str, Any]:
+    """The writer's start-up time and memory on ledgers of each size (built once under ``root``).
+
+    A ledger already under ``root`` is reused (and completed if it is short), since
+    building millions of records takes minutes. Each start-up runs in a fresh
+    process; the median of ``repeat`` opens is reported, with the RSS of the last.
+    """
+    figures: dict[str, Any] = {}
+    for size in sizes:
+        directory, key_file = root / f"ledger-{size}", root / f"ledger-{size}.key"
+        started = time.perf_counter()
+        build_ledger(directory, size, load_or_create(key_file))
+        built_s = time.perf_counter() - started
+        runs = [_startup(directory, key_file) for _ in range(repeat)]
+        last = runs[-1]
+        figures[str(size)] = {
+            **last,
+            "open_s": statistics.median(run["open_s"] for run in runs),
+            "open_s_runs": [run["open_s"] for run in runs],
+            "build_or_check_s": round(built_s, 1),
+        }
+    return figures
+
+
+def _startup(directory: Path, key_file: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "liaison.audit.startup", str(directory), str(key_file)],
+        check=True,
+        capture_output=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def _replay_rate(settings: Settings, directory: Path, n: int) -> float:

@@ -1,11 +1,16 @@
 """``liaison bench``: the router against a raw pika forwarder, in one run, on one broker.
 
-Both run as their own processes on a scratch vhost made for the run (deleted
-after): N messages are loaded into the input queue first, the process under test
-is started, and its rate is how fast the output queue fills, timed from the first
-message out to the last. Then the latency run: the router running, messages
-offered at a fixed rate, each timed from its ``created_at`` to its arrival in the
-inbox. The router's peak RSS comes from ``/proc`` (VmHWM).
+Each side runs as its own process on a scratch vhost made for it (deleted after,
+so each starts on an empty broker): N messages are loaded into its input queue,
+the process under test is started, and its rate is N over the time from its
+first message's arrival to its N-th ack, timed by the process itself
+(:mod:`liaison.bench.clock`). The router acks a message only once its deliveries
+and its audit batch are confirmed, and the audit writer runs beside it during
+the measurement, as in production. The sides run in ``rounds`` pairs, the order
+alternating (raw first, then router first, ...); the figures are the medians.
+Then the latency run: the router running, messages offered at a fixed rate,
+each timed from its ``created_at`` to its arrival in the inbox. The router's
+resident memory is sampled (``/proc``) at its first ack, half-way and at the end.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pika
 
 from liaison.amqp import connection_parameters
-from liaison.bench.load import purge, queue_depth, scratch_vhost, stop_process, watch_drain
+from liaison.bench.clock import AckWatch, resident_mb
+from liaison.bench.load import purge, queue_depth, scratch_vhost, stop_process
+from liaison.bench.raw import SETTINGS_ENV
 from liaison.credentials import participant_url
 from liaison.management import Management
 from liaison.publish import publish_pipelined
@@ -43,15 +49,29 @@ class BenchResult:
 
     messages: int
     payload_bytes: int
+    prefetch: int
+    #: Router processes (competing consumers) on the router's side.
+    routers: int
+    #: Medians over the rounds (all routers together), and their ratio.
     router_msgs_per_s: float
     raw_msgs_per_s: float
     ratio: float
+    #: Each round's rates, and which side ran first in it.
+    router_runs: tuple[float, ...]
+    raw_runs: tuple[float, ...]
+    first_side: tuple[str, ...]
+    #: Each router's own rate in the first round (its acks over its own span).
+    per_router_msgs_per_s: tuple[float, ...]
+    audit_writer_running: bool
     offered_rate: int
     latency_p50_ms: float
     latency_p99_ms: float
     latency_max_ms: float
     latency_samples: int
     router_peak_rss_mb: float
+    #: Router RSS at its first ack, half-way and at the end of the first round.
+    router_rss_mb: tuple[float, ...]
+    load_average: tuple[float, float, float]
     broker: str
 
     def as_dict(self) -> dict[str, object]:
@@ -76,25 +96,11 @@ def _props(user: str) -> pika.BasicProperties:
     )
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "LIAISON_AMQP_URL": settings.amqp_url,
-            "LIAISON_MANAGEMENT_URL": settings.management_url,
-            "LIAISON_USER_PREFIX": settings.user_prefix,
-            "LIAISON_LOG_LEVEL": "warning",
-            "LIAISON_HTTP_PORT": "0",
-        }
-    )
-    return env
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def _spawn(bench: Settings, *args: str) -> subprocess.Popen[bytes]:
+    """A process under test, given the whole settings object (prefetch included)."""
+    quiet = bench.replace(log_level="warning", http_port=0, log_json=True)
+    env = {**os.environ, SETTINGS_ENV: quiet.model_dump_json()}
+    return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=subprocess.PIPE)
 
 
 def run_bench(
@@ -104,79 +110,144 @@ def run_bench(
     rate: int = 1_000,
     seconds: float = 5.0,
     payload_bytes: int = 1024,
+    rounds: int = 2,
+    routers: int = 1,
 ) -> BenchResult:
-    """Set up a scratch vhost, measure raw and router, tear the vhost down."""
-    with scratch_vhost(settings, "hub") as bench:
-        return _measure(bench, messages, rate, seconds, payload_bytes)
-
-
-def _measure(
-    bench: Settings, messages: int, rate: int, seconds: float, payload_bytes: int
-) -> BenchResult:
-    sender_url = participant_url(bench, SENDER)
-    user = bench.user_for(SENDER)
+    """Measure raw and router in ``rounds`` pairs, alternating which goes first."""
+    load = os.getloadavg()
     bodies = [_body(payload_bytes, n) for n in range(messages)]
-    env = _env(bench)
-
-    # Raw baseline: its own queues, same kind (quorum), same prefetch.
-    connection = pika.BlockingConnection(connection_parameters(bench))
-    channel = connection.channel()
-    quorum = {"x-queue-type": "quorum"}
-    channel.queue_declare(RAW_IN, durable=True, arguments=quorum)
-    channel.exchange_declare(RAW_EXCHANGE, "fanout", durable=True)
-    channel.queue_declare(RAW_OUT, durable=True, arguments=quorum)
-    channel.queue_bind(RAW_OUT, RAW_EXCHANGE)
-    connection.close()
-    publish_pipelined(
-        connection_parameters(bench), "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies]
-    )
-    raw = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "liaison.bench.raw",
-            bench.amqp_url,
-            RAW_IN,
-            RAW_EXCHANGE,
-            str(bench.prefetch),
-        ],
-        env=env,
-    )
-    try:
-        raw_rate = watch_drain(connection_parameters(bench), RAW_OUT, messages)
-    finally:
-        stop_process(raw)
-
-    # The router: load ingress as the sender's own user, then start it.
-    publish_pipelined(
-        connection_parameters(bench, sender_url),
-        wire.INGRESS_EXCHANGE,
-        [("correspondence.letter", b, _props(user)) for b in bodies],
-    )
-    router = subprocess.Popen([sys.executable, "-m", "liaison", "serve"], env=env)
-    try:
-        inbox = wire.inbox_queue(RECIPIENT)
-        router_rate = watch_drain(connection_parameters(bench), inbox, messages)
-        purge(connection_parameters(bench), inbox)
-        latencies = _latency(bench, sender_url, user, rate, seconds, payload_bytes)
-        rss = _peak_rss_mb(router.pid)
-    finally:
-        stop_process(router)
-    latencies.sort()
+    raw_runs: list[float] = []
+    router_runs: list[float] = []
+    first_side: list[str] = []
+    latencies: list[float] = []
+    rss: list[float] = []
+    per_router: list[float] = []
+    peak = 0.0
+    for round_ in range(rounds):
+        sides = ["raw", "router"] if round_ % 2 == 0 else ["router", "raw"]
+        first_side.append(sides[0])
+        for side in sides:
+            if side == "raw":
+                raw_runs.append(_raw_side(settings, bodies))
+                continue
+            timed = _router_side(
+                settings,
+                bodies,
+                latency=(rate, seconds, payload_bytes) if round_ == 0 else None,
+                routers=routers,
+            )
+            router_runs.append(timed.rate)
+            peak = max(peak, timed.peak_rss)
+            if round_ == 0:
+                latencies, rss, per_router = sorted(timed.latencies), timed.rss, timed.each
+    router_rate = round(statistics.median(router_runs), 1)
+    raw_rate = round(statistics.median(raw_runs), 1)
     return BenchResult(
         messages=messages,
         payload_bytes=len(bodies[0]),
-        router_msgs_per_s=round(router_rate, 1),
-        raw_msgs_per_s=round(raw_rate, 1),
+        prefetch=settings.prefetch,
+        routers=routers,
+        router_msgs_per_s=router_rate,
+        raw_msgs_per_s=raw_rate,
         ratio=round(router_rate / raw_rate, 3),
+        router_runs=tuple(round(r, 1) for r in router_runs),
+        raw_runs=tuple(round(r, 1) for r in raw_runs),
+        first_side=tuple(first_side),
+        per_router_msgs_per_s=tuple(round(r, 1) for r in per_router),
+        audit_writer_running=True,
         offered_rate=rate,
         latency_p50_ms=round(statistics.median(latencies), 2),
         latency_p99_ms=round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         latency_max_ms=round(latencies[-1], 2),
         latency_samples=len(latencies),
-        router_peak_rss_mb=round(rss, 1),
-        broker=_broker_version(bench),
+        router_peak_rss_mb=peak,
+        router_rss_mb=tuple(rss),
+        load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+        broker=_broker_version(settings),
     )
+
+
+def _raw_side(settings: Settings, bodies: list[bytes]) -> float:
+    """The raw forwarder's rate, on a vhost of its own: its own quorum queues."""
+    with scratch_vhost(settings, "raw") as bench:
+        connection = pika.BlockingConnection(connection_parameters(bench))
+        channel = connection.channel()
+        quorum = {"x-queue-type": "quorum"}
+        channel.queue_declare(RAW_IN, durable=True, arguments=quorum)
+        channel.exchange_declare(RAW_EXCHANGE, "fanout", durable=True)
+        channel.queue_declare(RAW_OUT, durable=True, arguments=quorum)
+        channel.queue_bind(RAW_OUT, RAW_EXCHANGE)
+        connection.close()
+        publish_pipelined(
+            connection_parameters(bench), "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies]
+        )
+        watch = AckWatch()
+        raw = _spawn(bench, "liaison.bench.raw", RAW_IN, RAW_EXCHANGE)
+        watch.follow(raw)
+        try:
+            return watch.wait(len(bodies))[0]
+        finally:
+            stop_process(raw)
+
+
+@dataclass(frozen=True)
+class _RouterTimed:
+    rate: float
+    rss: list[float]
+    peak_rss: float
+    latencies: list[float]
+    each: list[float]
+
+
+def _router_side(
+    settings: Settings,
+    bodies: list[bytes],
+    *,
+    latency: tuple[int, float, int] | None,
+    routers: int,
+) -> _RouterTimed:
+    """The router's rate with the audit writer running, on a vhost of its own."""
+    with scratch_vhost(settings, "hub") as bench:
+        sender_url = participant_url(bench, SENDER)
+        user = bench.user_for(SENDER)
+        publish_pipelined(
+            connection_parameters(bench, sender_url),
+            wire.INGRESS_EXCHANGE,
+            [("correspondence.letter", b, _props(user)) for b in bodies],
+        )
+        writer = _spawn(bench, "liaison.bench.serve", "audit")
+        started: list[subprocess.Popen[bytes]] = []
+        try:
+            _wait_for_consumer(bench, wire.AUDIT_QUEUE)
+            watch = AckWatch()
+            for _ in range(routers):
+                started.append(_spawn(bench, "liaison.bench.serve", "router"))
+                watch.follow(started[-1])
+            first = started[0]
+            rate, rss = watch.wait(len(bodies), rss_of=first.pid)
+            each = watch.rates()
+            latencies: list[float] = []
+            if latency is not None:
+                purge(connection_parameters(bench), wire.inbox_queue(RECIPIENT))
+                latencies = _latency(bench, sender_url, user, *latency)
+            return _RouterTimed(rate, rss, resident_mb(first.pid, "VmHWM"), latencies, each)
+        finally:
+            for router in started:
+                stop_process(router)
+            stop_process(writer)
+
+
+def _wait_for_consumer(bench: Settings, queue: str, timeout: float = 60.0) -> None:
+    connection = pika.BlockingConnection(connection_parameters(bench))
+    try:
+        channel = connection.channel()
+        deadline = time.monotonic() + timeout
+        while channel.queue_declare(queue, passive=True).method.consumer_count == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nobody consumes {queue} after {timeout} s")
+            time.sleep(0.05)
+    finally:
+        connection.close()
 
 
 def _latency(

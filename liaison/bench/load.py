@@ -79,6 +79,10 @@ def scratch_vhost(settings: Settings, label: str) -> Iterator[Settings]:
             amqp_url=f"{root}/{vhost}",
             user_prefix=f"bench{tag}-",
             credentials_dir=Path(tmp) / "credentials",
+            # The ledger and keys of a measurement are its own, never the hub's.
+            audit_dir=Path(tmp) / "audit",
+            hub_key_path=Path(tmp) / "hub.key",
+            receipt_key_path=None,
         )
         with Management(bench) as api:
             try:

@@ -11,6 +11,7 @@ schema, dropped after). Same run, same broker: the ratio is what matters.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 
 from liaison.amqp import connection_parameters
-from liaison.bench.hub import SENDER, _body, _env, _props
+from liaison.bench.hub import SENDER, _body, _props
 from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
 from liaison.errors import BrokerError
@@ -67,6 +68,19 @@ def _postgres_schema(url: str) -> Iterator[str]:
         with engine.begin() as db:
             db.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         engine.dispose()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The environment of a hub process (router, procedures service) under measurement."""
+    return {
+        **os.environ,
+        "LIAISON_AMQP_URL": settings.amqp_url,
+        "LIAISON_MANAGEMENT_URL": settings.management_url,
+        "LIAISON_USER_PREFIX": settings.user_prefix,
+        "LIAISON_HUB_KEY_PATH": str(settings.hub_key_path),
+        "LIAISON_LOG_LEVEL": "warning",
+        "LIAISON_HTTP_PORT": "0",
+    }
 
 
 def _route(bench: Settings, bodies: list[bytes]) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import click
 
@@ -22,10 +24,27 @@ def _emit(figures: dict[str, object], as_json: bool) -> None:
 @click.option("--rate", default=1_000, show_default=True, help="Offered msg/s in the latency run.")
 @click.option("--seconds", default=5.0, show_default=True, help="Length of the latency run.")
 @click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")
+@click.option(
+    "--rounds", default=2, show_default=True, help="Pairs of runs, alternating which side is first."
+)
+@click.option(
+    "--routers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Router processes competing for ingress (aggregate and per-router rates).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def bench(
-    ctx: click.Context, messages: int, rate: int, seconds: float, payload_bytes: int, as_json: bool
+    ctx: click.Context,
+    messages: int,
+    rate: int,
+    seconds: float,
+    payload_bytes: int,
+    rounds: int,
+    routers: int,
+    as_json: bool,
 ) -> None:
     """Benchmark the router against a raw pika forwarder on a scratch vhost."""
     if ctx.invoked_subcommand is not None:
@@ -40,6 +59,8 @@ def bench(
         rate=rate,
         seconds=seconds,
         payload_bytes=payload_bytes,
+        rounds=rounds,
+        routers=routers,
     )
     _emit(result.as_dict(), as_json)
 
@@ -47,12 +68,36 @@ def bench(
 @bench.command("audit")
 @click.option("--records", default=100_000, show_default=True, help="Records to append and verify.")
 @click.option("--replays", default=20_000, show_default=True, help="Messages to replay.")
+@click.option(
+    "--startup",
+    "startup",
+    type=int,
+    multiple=True,
+    help="Instead: the writer's start-up time and RSS on a ledger of this many records (repeat).",
+)
+@click.option(
+    "--ledger-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where --startup builds its ledgers once and reuses them [default: the system's "
+    "temporary directory/liaison-startup-ledgers].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_context
-def bench_audit_cmd(obj: Context, records: int, replays: int, as_json: bool) -> None:
+def bench_audit_cmd(
+    obj: Context,
+    records: int,
+    replays: int,
+    startup: tuple[int, ...],
+    ledger_root: Path | None,
+    as_json: bool,
+) -> None:
     """Durable appends/s, verification records/s and replay msg/s of the audit ledger."""
-    from liaison.bench.audit import run_audit_bench  # noqa: PLC0415
+    from liaison.bench.audit import run_audit_bench, run_startup_bench  # noqa: PLC0415
 
+    if startup:
+        root = ledger_root or Path(tempfile.gettempdir()) / "liaison-startup-ledgers"
+        _emit(run_startup_bench(root, list(startup)), as_json)
+        return
     _emit(run_audit_bench(obj.settings, records=records, replays=replays), as_json)
 
 

@@ -13,7 +13,7 @@ class TestEncodeBatch:
         """Envelopes passed as received bytes come back as the same JSON, each with its own event."""
         envelopes = [{"message_id": str(i), "payload": {"text": f"é {i}"}} for i in range(5)]
         events = [
-            make_event(EventKind.RECEIVED, str(i), envelope=RawJson(canonical_json(env)))  # type: ignore[arg-type]
+            make_event(EventKind.RECEIVED, str(i), envelope=RawJson(canonical_json(env)))
             for i, env in enumerate(envelopes)
         ]
         events.insert(2, make_event(EventKind.ROUTED, "x", envelope={"plain": True}))
@@ -28,7 +28,7 @@ class TestEncodeBatch:
         hostile = "\x00liaison-raw-" + "0" * 32
         events = [
             make_event(EventKind.REJECTED, "m", detail=hostile),
-            make_event(EventKind.RECEIVED, "m", envelope=RawJson(b'{"a":1}')),  # type: ignore[arg-type]
+            make_event(EventKind.RECEIVED, "m", envelope=RawJson(b'{"a":1}')),
         ]
         decoded = decode_batch(encode_batch(events))
         assert decoded[0].detail == hostile
@@ -38,3 +38,18 @@ class TestEncodeBatch:
         """A lone surrogate in an event's text cannot stop the encoding."""
         body = encode_batch([make_event(EventKind.REJECTED, "m", detail="bad \ud800")])
         assert json.loads(body)["events"][0]["detail"].startswith("bad ")
+
+
+def test_events_must_be_objects() -> None:
+    """An event written as an array of positional values is malformed, not decoded."""
+    import pytest
+
+    from liaison.audit.events import decode_batch
+
+    positional = b'{"events":[["received","k","2025-01-01T00:00:00Z","m"]]}'
+    with pytest.raises(ValueError, match="event objects"):
+        decode_batch(positional)
+    with pytest.raises(ValueError, match="bogus"):
+        decode_batch(
+            b'{"events":[{"event":"received","dedupe_key":"k","at":"2025-01-01T00:00:00Z","message_id":"m","bogus":1}]}'
+        )

@@ -1,7 +1,7 @@
 """Import directions between the packages, read from the source with ``ast``.
 
-``schemas`` (the contracts) needs only pydantic, cryptography and the standard
-library; the edge SDK (``producers``, ``consumers``) never imports the hub
+``schemas`` (the contracts) needs only pydantic (and its parser, jiter), cryptography
+and the standard library; the edge SDK (``producers``, ``consumers``) never imports the hub
 (``liaison``); nothing imports the hub's CLI but the CLI itself and ``python -m
 liaison``. Imports inside functions and ``TYPE_CHECKING`` blocks count too.
 """
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("schemas", "producers", "consumers", "liaison")
-SCHEMAS_MAY_IMPORT = frozenset({"pydantic", "pydantic_core", "cryptography", "schemas"})
+SCHEMAS_MAY_IMPORT = frozenset({"pydantic", "pydantic_core", "jiter", "cryptography", "schemas"})
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 
 
