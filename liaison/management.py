@@ -6,6 +6,7 @@ httpx errors are turned into :class:`BrokerError` here and nowhere else.
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,9 @@ import httpx
 from liaison.amqp import HUB_URL_SOURCE, ssl_context
 from liaison.errors import BrokerError, LoginRefusedError
 from liaison.settings import Settings
+
+#: Tries of a GET that the management API answered with a server error.
+GET_ATTEMPTS = 3
 
 
 class Management:
@@ -54,10 +58,17 @@ class Management:
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """One call; JSON in and out; 404 on GET gives ``None``."""
-        try:
-            response = self._client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise BrokerError(f"management API unreachable ({method} {path}): {exc}") from exc
+        for attempt in range(GET_ATTEMPTS if method == "GET" else 1):
+            if attempt:
+                time.sleep(0.2 * attempt)
+            try:
+                response = self._client.request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                raise BrokerError(f"management API unreachable ({method} {path}): {exc}") from exc
+            # RabbitMQ 3.10 answers 500 to a listing (GET /users) when an object in it
+            # is deleted meanwhile; a read is safe to ask again.
+            if response.status_code < 500:
+                break
         if response.status_code == 404 and method == "GET":
             return None
         # 401 also answers a user without the management tag; only this one is a password.
