@@ -14,6 +14,8 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from schemas.evolution import dropping_added_fields
+from schemas.registry import Downgrade
 from schemas.types import Line, Payload, Reference, Text
 
 #: The Chamber has 60 deputies; no vote counts more.
@@ -88,12 +90,32 @@ class ChamberVote(Payload):
         return self
 
 
-MODELS: tuple[type[Payload], ...] = (ParliamentaryQuestion, ParliamentaryAnswer, ChamberVote)
+class ChamberVoteV2(ChamberVote):
+    """The Chamber's vote (version 2): names the treaty file a bill of approval belongs to."""
+
+    version: ClassVar[int] = 2
+
+    treaty_reference: Reference | None = Field(
+        default=None, description="The treaty file this vote concerns, when it concerns one."
+    )
+
+
+MODELS: tuple[type[Payload], ...] = (
+    ParliamentaryQuestion,
+    ParliamentaryAnswer,
+    ChamberVote,
+    ChamberVoteV2,
+)
+DOWNGRADES: dict[tuple[str, int], Downgrade] = {
+    ("chamber.vote", 2): dropping_added_fields(ChamberVoteV2, ChamberVote)
+}
 
 __all__ = [
     "CHAMBER_SEATS",
+    "DOWNGRADES",
     "MODELS",
     "ChamberVote",
+    "ChamberVoteV2",
     "ParliamentaryAnswer",
     "ParliamentaryQuestion",
     "VoteOutcome",

@@ -11,10 +11,16 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from uuid import UUID
 
-from schemas.chamber import ChamberVote, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome
+from schemas.chamber import (
+    ChamberVote,
+    ChamberVoteV2,
+    ParliamentaryAnswer,
+    ParliamentaryQuestion,
+    VoteOutcome,
+)
 from schemas.communication import Briefing, Language, PressRelease
 from schemas.correspondence import Attachment, Letter, OfficialNote
-from schemas.council import AgendaItemSubmitted, CouncilDecision, Decision
+from schemas.council import AgendaItemSubmitted, CouncilDecision, CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
 from schemas.legal import OpinionGiven, OpinionRequested
 from schemas.missions import (
@@ -26,10 +32,17 @@ from schemas.missions import (
     Severity,
 )
 from schemas.ona import Figure, OnaReport
-from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation
+from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation, PromulgationV2
 from schemas.procedures import ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
-from schemas.treaties import TreatyFileOpened, TreatyKind, TreatyStage, TreatyStageReached
+from schemas.treaties import (
+    TreatyFileOpened,
+    TreatyKind,
+    TreatyStage,
+    TreatyStageReached,
+    TreatyStageReachedV2,
+    TreatyStep,
+)
 from schemas.types import Classification, Payload, Precedence
 
 _ORIGINAL = UUID("0b6f2c1e-3c1a-4a51-9d1e-5f3f0c2a7b10")
@@ -118,6 +131,14 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         bill_number="8512",
         note="Projet de loi portant approbation déposé à la Chambre des Députés.",
     ),
+    ("treaty.stage_reached", 2): lambda: TreatyStageReachedV2(
+        treaty_reference="TR-2025-014",
+        stage=TreatyStage.BILL_OF_APPROVAL_TABLED,
+        step=TreatyStep.COUNCIL_OF_STATE_OPINION,
+        reached_on=date(2025, 9, 23),
+        bill_number="8512",
+        note="Avis du Conseil d'État (doc. parl. 8512/02).",
+    ),
     ("council.agenda_item_submitted", 1): lambda: AgendaItemSubmitted(
         agenda_item_reference="CG-2025-06-20/07",
         title="Approbation du projet de loi portant approbation de la Convention avec le Cap-Vert",
@@ -129,6 +150,12 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         agenda_item_reference="CG-2025-06-20/07",
         meeting_on=date(2025, 6, 20),
         decision=Decision.APPROVED,
+    ),
+    ("council.decision", 2): lambda: CouncilDecisionV2(
+        agenda_item_reference="CG-2025-06-20/07",
+        meeting_on=date(2025, 6, 20),
+        decision=Decision.APPROVED,
+        treaty_reference="TR-2025-014",
     ),
     ("chamber.question", 1): lambda: ParliamentaryQuestion(
         question_number="1874",
@@ -152,6 +179,16 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         outcome=VoteOutcome.ADOPTED,
         voted_on=date(2025, 10, 14),
     ),
+    ("chamber.vote", 2): lambda: ChamberVoteV2(
+        bill_number="8512",
+        title="Projet de loi portant approbation de la Convention avec le Cap-Vert",
+        votes_for=56,
+        votes_against=0,
+        abstentions=4,
+        outcome=VoteOutcome.ADOPTED,
+        voted_on=date(2025, 10, 14),
+        treaty_reference="TR-2025-014",
+    ),
     ("palace.audience_request", 1): lambda: AudienceRequest(
         requested_for="Le Ministre des Affaires étrangères et européennes",
         subject="Préparation de la visite d'État au Japon",
@@ -169,6 +206,12 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         promulgated_on=date(2025, 11, 3),
         memorial_reference="A-2025-512",
         published_on=date(2025, 11, 7),
+    ),
+    ("palace.promulgation", 2): lambda: PromulgationV2(
+        act_reference="L-2025-11-03",
+        title="Loi du 3 novembre 2025 portant approbation de la Convention avec le Cap-Vert",
+        promulgated_on=date(2025, 11, 3),
+        treaty_reference="TR-2025-014",
     ),
     ("mission.cable", 1): _cable_v1,
     ("mission.cable", 2): _cable_v2,
