@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from schemas.evolution import dropping_added_fields
 from schemas.registry import Downgrade
-from schemas.types import Line, Payload, Reference, Text
+from schemas.types import Line, Note, ParticipantCode, Payload, Reference, Text
 
 #: The Chamber has 60 deputies; no vote counts more.
 CHAMBER_SEATS = 60
@@ -62,6 +62,20 @@ class ParliamentaryAnswer(Payload):
     answered_on: date
 
 
+class QuestionAssigned(Payload):
+    """The General Secretariat assigns a question to the directorate that prepares the answer.
+
+    It overrides the assignment the routing rules made on the question's subject.
+    """
+
+    message_type: ClassVar[str] = "chamber.question_assigned"
+    version: ClassVar[int] = 1
+
+    question_number: Reference
+    assigned_to: ParticipantCode
+    note: Note | None = None
+
+
 class ChamberVote(Payload):
     """The result of the Chamber's vote on a bill.
 
@@ -103,6 +117,7 @@ class ChamberVoteV2(ChamberVote):
 MODELS: tuple[type[Payload], ...] = (
     ParliamentaryQuestion,
     ParliamentaryAnswer,
+    QuestionAssigned,
     ChamberVote,
     ChamberVoteV2,
 )
@@ -118,5 +133,6 @@ __all__ = [
     "ChamberVoteV2",
     "ParliamentaryAnswer",
     "ParliamentaryQuestion",
+    "QuestionAssigned",
     "VoteOutcome",
 ]

@@ -16,6 +16,7 @@ from schemas.chamber import (
     ChamberVoteV2,
     ParliamentaryAnswer,
     ParliamentaryQuestion,
+    QuestionAssigned,
     VoteOutcome,
 )
 from schemas.communication import Briefing, Language, PressRelease
@@ -33,9 +34,13 @@ from schemas.missions import (
 )
 from schemas.ona import Figure, OnaReport
 from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation, PromulgationV2
-from schemas.procedures import ProcedureEscalation, ProcedureReminder
+from schemas.procedures import ProcedureAnomaly, ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.treaties import (
+    ContributionAsked,
+    TreatyContributionGiven,
+    TreatyContributionsRequested,
+    TreatyContributionWaived,
     TreatyFileOpened,
     TreatyKind,
     TreatyStage,
@@ -138,6 +143,25 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         reached_on=date(2025, 9, 23),
         bill_number="8512",
         note="Avis du Conseil d'État (doc. parl. 8512/02).",
+    ),
+    ("treaty.contributions_requested", 1): lambda: TreatyContributionsRequested(
+        treaty_reference="TR-2025-014",
+        items=(
+            ContributionAsked(item="fiche financière", from_participant="min-finance"),
+            ContributionAsked(item="exposé des motifs", from_participant="dir-consular"),
+        ),
+        due_on=date(2025, 4, 30),
+    ),
+    ("treaty.contribution_given", 1): lambda: TreatyContributionGiven(
+        treaty_reference="TR-2025-014",
+        item="fiche financière",
+        note="Impact budgétaire: néant.",
+    ),
+    ("treaty.contribution_waived", 1): lambda: TreatyContributionWaived(
+        treaty_reference="TR-2025-014",
+        item="exposé des motifs",
+        from_participant="dir-consular",
+        reason="Rédigé par le Service des traités sur la base du rapport de négociation.",
     ),
     ("council.agenda_item_submitted", 1): lambda: AgendaItemSubmitted(
         agenda_item_reference="CG-2025-06-20/07",
@@ -296,6 +320,19 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         waiting_on=("dir-political",),
         awaited="receipt.received",
         text="Câble FLASH non accusé dans les 15 minutes.",
+    ),
+    ("procedure.anomaly", 1): lambda: ProcedureAnomaly(
+        procedure="treaty",
+        file_reference="TR-2025-014",
+        subject_message_id=_ORIGINAL,
+        subject_type="palace.promulgation",
+        subject_sender="palace",
+        reason="promulgated skips approved_by_chamber: the file is at council_of_state_opinion",
+    ),
+    ("chamber.question_assigned", 1): lambda: QuestionAssigned(
+        question_number="1874",
+        assigned_to="dir-consular",
+        note="Assistance consulaire: la Direction des affaires consulaires prépare la réponse.",
     ),
 }
 

@@ -25,9 +25,10 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from schemas.evolution import dropping_added_fields
 from schemas.registry import Downgrade
-from schemas.types import Line, Note, Payload, Reference
+from schemas.types import Line, Note, ParticipantCode, Payload, Reference
 
 MAX_PARTIES = 200
+MAX_CONTRIBUTIONS = 32
 
 
 class TreatyKind(StrEnum):
@@ -227,15 +228,78 @@ class TreatyStageReachedV2(TreatyStageReached):
         return self.step if self.step is not None else TreatyStep.of_stage(self.stage)
 
 
-MODELS: tuple[type[Payload], ...] = (TreatyFileOpened, TreatyStageReached, TreatyStageReachedV2)
+class ContributionAsked(Payload):
+    """One contribution the bill needs, and who must provide it."""
+
+    #: What is asked: the explanatory memorandum, the financial sheet, the effect on
+    #: national law, or any named item.
+    item: Line
+    from_participant: ParticipantCode
+
+
+class TreatyContributionsRequested(Payload):
+    """The treaties service asks ministries and authorities for what the bill needs."""
+
+    message_type: ClassVar[str] = "treaty.contributions_requested"
+    version: ClassVar[int] = 1
+
+    treaty_reference: Reference
+    items: tuple[ContributionAsked, ...] = Field(min_length=1, max_length=MAX_CONTRIBUTIONS)
+    due_on: date
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_items(cls, value: tuple[ContributionAsked, ...]) -> tuple[ContributionAsked, ...]:
+        keys = [(entry.item, entry.from_participant) for entry in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("the same item is asked twice of the same participant")
+        return value
+
+
+class TreatyContributionGiven(Payload):
+    """A ministry or authority provides a contribution it was asked for."""
+
+    message_type: ClassVar[str] = "treaty.contribution_given"
+    version: ClassVar[int] = 1
+
+    treaty_reference: Reference
+    item: Line
+    note: Note | None = None
+
+
+class TreatyContributionWaived(Payload):
+    """The treaties service goes ahead without a contribution; the reason is on record."""
+
+    message_type: ClassVar[str] = "treaty.contribution_waived"
+    version: ClassVar[int] = 1
+
+    treaty_reference: Reference
+    item: Line
+    from_participant: ParticipantCode
+    reason: Line
+
+
+MODELS: tuple[type[Payload], ...] = (
+    TreatyFileOpened,
+    TreatyStageReached,
+    TreatyStageReachedV2,
+    TreatyContributionsRequested,
+    TreatyContributionGiven,
+    TreatyContributionWaived,
+)
 DOWNGRADES: dict[tuple[str, int], Downgrade] = {
     ("treaty.stage_reached", 2): dropping_added_fields(TreatyStageReachedV2, TreatyStageReached)
 }
 
 __all__ = [
     "DOWNGRADES",
+    "MAX_CONTRIBUTIONS",
     "MODELS",
     "STEP_RANKS",
+    "ContributionAsked",
+    "TreatyContributionGiven",
+    "TreatyContributionWaived",
+    "TreatyContributionsRequested",
     "TreatyFileOpened",
     "TreatyKind",
     "TreatyStage",
