@@ -1,0 +1,489 @@
+"""Treaty files as a pure fold: (the file, one envelope) → the file after it, and notices.
+
+The Ministry's words: the treaties service opens a file when a treaty is signed,
+gathers from the ministries and authorities what the bill of approval needs,
+submits it to the Government Council, and follows it through the Chamber, the
+Council of State, the Palace and the Journal officiel to the deposit of the
+instrument and the entry into force. The hub's words: each step is a
+:class:`~schemas.treaties.TreatyStep`; a message may move a file exactly one rank
+forward, and only from the institution that takes that step (or from the
+treaties service, which may declare any). Anything else is an *anomaly*: kept on
+the file's timeline, not applied, and told to the treaties service with the
+reason (``procedure.anomaly``).
+
+Who moves a file, and with what:
+
+- ``treaty.file_opened`` (treaties service): the file, at signature;
+- ``treaty.contributions_requested`` / ``contribution_given`` / ``contribution_waived``:
+  what the bill needs; submission waits until each is given or waived;
+- ``council.decision`` v2 with ``treaty_reference`` (Government Council): approved;
+- ``chamber.vote`` v2 with ``treaty_reference`` (Chamber): adopted is the first vote,
+  or, when the file is past it (the Council of State refused to dispense), the
+  second vote held;
+- ``palace.promulgation`` v2 with ``treaty_reference`` (Palace): promulgated;
+- ``treaty.stage_reached`` v2: the Council of State for its opinion and the
+  dispensation, the Journal officiel's publisher for the publication, the treaties
+  service for any step.
+
+No clock is read: "now" is the message's ``created_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID, uuid5
+
+from liaison.procedures.calendar import Duration
+from liaison.procedures.core import NAMESPACE, Deadline, Outgoing
+from schemas.chamber import ChamberVoteV2, VoteOutcome
+from schemas.council import CouncilDecisionV2, Decision
+from schemas.envelope import Envelope, new_envelope
+from schemas.palace import PromulgationV2
+from schemas.procedures import ProcedureAnomaly, ProcedureEscalation
+from schemas.treaties import (
+    TreatyContributionGiven,
+    TreatyContributionsRequested,
+    TreatyContributionWaived,
+    TreatyFileOpened,
+    TreatyStageReached,
+    TreatyStageReachedV2,
+    TreatyStep,
+)
+from schemas.types import Payload
+
+TREATY_PROCEDURE = "treaty"
+FIRST = TreatyStep.SUBMITTED
+LAST = TreatyStep.ENTERED_INTO_FORCE
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who is who in the procedure: participant codes from the directory."""
+
+    treaties: str = "gs-treaties"
+    government_council: str = "council"
+    council_of_state: str = "council-of-state"
+    chamber: str = "chamber"
+    palace: str = "palace"
+    journal: str = "scl"
+
+    def actor(self, step: TreatyStep) -> str:
+        """The institution that takes ``step``."""
+        return {
+            TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL: self.government_council,
+            TreatyStep.COUNCIL_OF_STATE_OPINION: self.council_of_state,
+            TreatyStep.APPROVED_BY_CHAMBER: self.chamber,
+            TreatyStep.SECOND_VOTE_DISPENSED: self.council_of_state,
+            TreatyStep.SECOND_VOTE_HELD: self.chamber,
+            TreatyStep.PROMULGATED: self.palace,
+            TreatyStep.PUBLISHED_IN_JOURNAL_OFFICIEL: self.journal,
+        }.get(step, self.treaties)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Once a file reaches ``after``, the next step is expected ``within``."""
+
+    after: TreatyStep
+    within: Duration
+    escalate_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TreatyPolicy:
+    """What the treaty fold reads besides the file."""
+
+    code: str
+    roles: Roles = Roles()
+    expectations: tuple[Expectation, ...] = ()
+
+    def expectation(self, after: TreatyStep) -> Expectation | None:
+        """The configured expectation once a file is at ``after``, if any."""
+        return next((e for e in self.expectations if e.after is after), None)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One item the bill needs from one participant."""
+
+    item: str
+    from_code: str
+    requested_at: datetime
+    due_at: datetime
+    given_at: datetime | None = None
+    waived_by: str | None = None
+    waiver_reason: str | None = None
+
+    @property
+    def outstanding(self) -> bool:
+        """Neither given nor waived."""
+        return self.given_at is None and self.waived_by is None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a file's timeline: a message, what it did, and whether it applied."""
+
+    at: datetime
+    sender: str
+    message_id: str
+    type: str
+    what: str
+    applied: bool = True
+
+
+@dataclass(frozen=True)
+class TreatyFile:
+    """A treaty's file: where it stands, what it waits for, and its history."""
+
+    reference: str
+    title: str
+    opened_at: datetime
+    step: TreatyStep | None  # None: signed, not yet submitted
+    since: datetime
+    contributions: tuple[Contribution, ...] = ()
+    timeline: tuple[Entry, ...] = ()
+    anomalies: int = 0
+
+    @property
+    def missing(self) -> tuple[Contribution, ...]:
+        """Contributions neither given nor waived."""
+        return tuple(c for c in self.contributions if c.outstanding)
+
+    def waiting_on(self, roles: Roles) -> tuple[str, ...]:
+        """Who must act next: the missing contributors, else the next step's institution."""
+        if self.step is LAST:
+            return ()
+        if self.step is None and self.missing:
+            return tuple(dict.fromkeys(c.from_code for c in self.missing))
+        return tuple(dict.fromkeys(roles.actor(s) for s in next_steps(self.step)))
+
+
+@dataclass(frozen=True)
+class TreatyEffects:
+    """What one message does to a file; the shell applies it in one transaction."""
+
+    file: TreatyFile | None = None
+    deadlines: tuple[Deadline, ...] = ()
+    cancel: tuple[str, ...] = ()
+    messages: tuple[Outgoing, ...] = ()
+
+
+def next_steps(step: TreatyStep | None) -> tuple[TreatyStep, ...]:
+    """The steps a file at ``step`` may take next (two after the Chamber's first vote)."""
+    rank = -1 if step is None else step.rank
+    return tuple(s for s in TreatyStep if s.rank == rank + 1)
+
+
+def reference_of(payload: Payload) -> str | None:
+    """The treaty file a message concerns, or None when it concerns none."""
+    if isinstance(payload, CouncilDecisionV2 | ChamberVoteV2 | PromulgationV2):
+        return payload.treaty_reference
+    if isinstance(
+        payload,
+        TreatyFileOpened
+        | TreatyStageReached
+        | TreatyContributionsRequested
+        | TreatyContributionGiven
+        | TreatyContributionWaived,
+    ):
+        return payload.treaty_reference
+    return None
+
+
+class _RefusedError(Exception):
+    """A message the procedure does not apply; ``reason`` goes on the file and to the service."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def fold_treaty(
+    policy: TreatyPolicy,
+    file: TreatyFile | None,
+    envelope: Envelope[Payload],
+    *,
+    stamp: datetime,
+) -> TreatyEffects:
+    """The effects of one message on the treaty file it names (``file`` as it stands).
+
+    ``stamp`` dates what the service sends (an anomaly notice).
+    """
+    reference = reference_of(envelope.payload)
+    if reference is None:
+        return TreatyEffects()
+    try:
+        return _apply(policy, file, envelope)
+    except _RefusedError as refused:
+        return _anomaly(policy, reference, file, envelope, refused.reason, stamp)
+
+
+def _apply(
+    policy: TreatyPolicy, file: TreatyFile | None, envelope: Envelope[Payload]
+) -> TreatyEffects:
+    payload, roles, now = envelope.payload, policy.roles, envelope.created_at
+    if isinstance(payload, TreatyFileOpened):
+        if file is not None:
+            raise _RefusedError("the file is already open")
+        if envelope.sender != roles.treaties:
+            raise _RefusedError("only the treaties service opens a file")
+        opened = TreatyFile(payload.treaty_reference, payload.title, now, None, now)
+        return _moved(policy, None, _log(opened, envelope, f"signed on {payload.signed_on}"))
+    if file is None:
+        raise _RefusedError("no file is open under this reference")
+    if isinstance(payload, TreatyContributionsRequested):
+        return _requested(policy, file, envelope, payload)
+    if isinstance(payload, TreatyContributionGiven):
+        return _given(file, envelope, payload)
+    if isinstance(payload, TreatyContributionWaived):
+        return _waived(policy, file, envelope, payload)
+    step = _step_of(file, payload)
+    if step is None:  # a decision or vote that moves nothing: on the timeline only
+        return TreatyEffects(file=_log(file, envelope, _outcome(payload)))
+    _check(roles, file, envelope.sender, step)
+    moved = replace(file, step=step, since=now)
+    return _moved(policy, file, _log(moved, envelope, step.value))
+
+
+def _step_of(file: TreatyFile, payload: Payload) -> TreatyStep | None:
+    """The step a message takes the file to, or None when it takes it nowhere."""
+    if isinstance(payload, CouncilDecisionV2):
+        approved = payload.decision is Decision.APPROVED
+        return TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL if approved else None
+    if isinstance(payload, ChamberVoteV2):
+        # The Chamber's second vote follows its first when the dispensation was refused.
+        second = file.step is TreatyStep.APPROVED_BY_CHAMBER
+        vote = TreatyStep.SECOND_VOTE_HELD if second else TreatyStep.APPROVED_BY_CHAMBER
+        return vote if payload.outcome is VoteOutcome.ADOPTED else None
+    if isinstance(payload, PromulgationV2):
+        return TreatyStep.PROMULGATED
+    if isinstance(payload, TreatyStageReachedV2):
+        return payload.precise_step
+    assert isinstance(payload, TreatyStageReached)
+    return TreatyStep.of_stage(payload.stage)
+
+
+def refusal(roles: Roles, file: TreatyFile, sender: str, step: TreatyStep) -> str | None:
+    """Why ``sender`` may not take ``file`` to ``step``, or None when it may."""
+    try:
+        _check(roles, file, sender, step)
+    except _RefusedError as refused:
+        return refused.reason
+    return None
+
+
+def _check(roles: Roles, file: TreatyFile, sender: str, step: TreatyStep) -> None:
+    if sender not in (roles.treaties, roles.actor(step)):
+        raise _RefusedError(f"{step.value} is taken by {roles.actor(step)}, not {sender}")
+    at = "signature" if file.step is None else file.step.value
+    current = -1 if file.step is None else file.step.rank
+    if step.rank <= current:
+        raise _RefusedError(f"{step.value} would move the file backwards: it is at {at}")
+    if step.rank > current + 1:
+        skipped = " or ".join(s.value for s in next_steps(file.step))
+        raise _RefusedError(f"{step.value} skips {skipped}: the file is at {at}")
+    if step is FIRST and file.missing:
+        names = ", ".join(f"{c.item} ({c.from_code})" for c in file.missing)
+        raise _RefusedError(f"submitted while contributions are missing: {names}")
+
+
+def _requested(
+    policy: TreatyPolicy,
+    file: TreatyFile,
+    envelope: Envelope[Payload],
+    payload: TreatyContributionsRequested,
+) -> TreatyEffects:
+    if envelope.sender != policy.roles.treaties:
+        raise _RefusedError("only the treaties service asks for contributions")
+    now, ref = envelope.created_at, file.reference
+    due = datetime.combine(payload.due_on, now.timetz())
+    have = {(c.item, c.from_code) for c in file.contributions}
+    added = tuple(
+        Contribution(a.item, a.from_participant, now, due)
+        for a in payload.items
+        if (a.item, a.from_participant) not in have
+    )
+    asked = ", ".join(f"{c.item} ({c.from_code})" for c in added) or "nothing new"
+    changed = replace(file, contributions=file.contributions + added)
+    deadlines = tuple(
+        Deadline(_contribution_deadline(ref, c), TREATY_PROCEDURE, ref, c.due_at) for c in added
+    )
+    return TreatyEffects(file=_log(changed, envelope, f"asked: {asked}"), deadlines=deadlines)
+
+
+def _given(
+    file: TreatyFile, envelope: Envelope[Payload], payload: TreatyContributionGiven
+) -> TreatyEffects:
+    sender = envelope.sender
+    found = _outstanding(file, payload.item, sender)
+    if found is None:
+        raise _RefusedError(f"{sender} was not asked for {payload.item!r}, or gave it already")
+    updated = tuple(
+        replace(c, given_at=envelope.created_at) if c is found else c for c in file.contributions
+    )
+    changed = _log(replace(file, contributions=updated), envelope, f"given: {payload.item}")
+    return TreatyEffects(file=changed, cancel=(_contribution_deadline(file.reference, found),))
+
+
+def _waived(
+    policy: TreatyPolicy,
+    file: TreatyFile,
+    envelope: Envelope[Payload],
+    payload: TreatyContributionWaived,
+) -> TreatyEffects:
+    if envelope.sender != policy.roles.treaties:
+        raise _RefusedError("only the treaties service waives a contribution")
+    found = _outstanding(file, payload.item, payload.from_participant)
+    if found is None:
+        raise _RefusedError(f"no outstanding {payload.item!r} from {payload.from_participant}")
+    updated = tuple(
+        replace(c, waived_by=envelope.sender, waiver_reason=payload.reason) if c is found else c
+        for c in file.contributions
+    )
+    what = f"waived: {payload.item} ({payload.from_participant}): {payload.reason}"
+    changed = _log(replace(file, contributions=updated), envelope, what)
+    return TreatyEffects(file=changed, cancel=(_contribution_deadline(file.reference, found),))
+
+
+def _outstanding(file: TreatyFile, item: str, from_code: str) -> Contribution | None:
+    return next(
+        (c for c in file.missing if c.item == item and c.from_code == from_code),
+        None,
+    )
+
+
+def _contribution_deadline(reference: str, contribution: Contribution) -> str:
+    return f"treaty:{reference}:contribution:{contribution.from_code}:{contribution.item}"
+
+
+def step_deadline(reference: str, step: TreatyStep | None) -> str:
+    """The id of the deadline that chases the step after ``step``."""
+    return f"treaty:{reference}:after:{'signature' if step is None else step.value}"
+
+
+def _moved(policy: TreatyPolicy, before: TreatyFile | None, after: TreatyFile) -> TreatyEffects:
+    cancel = () if before is None else (step_deadline(after.reference, before.step),)
+    deadlines: tuple[Deadline, ...] = ()
+    expectation = policy.expectation(after.step) if after.step is not None else None
+    if expectation is not None and after.step is not LAST:
+        due = expectation.within.after(after.since)
+        deadlines = (
+            Deadline(
+                step_deadline(after.reference, after.step), TREATY_PROCEDURE, after.reference, due
+            ),
+        )
+    return TreatyEffects(file=after, deadlines=deadlines, cancel=cancel)
+
+
+def _log(
+    file: TreatyFile, envelope: Envelope[Payload], what: str, *, applied: bool = True
+) -> TreatyFile:
+    entry = Entry(
+        envelope.created_at, envelope.sender, str(envelope.message_id), envelope.type, what, applied
+    )
+    return replace(file, timeline=(*file.timeline, entry))
+
+
+def _outcome(payload: Payload) -> str:
+    if isinstance(payload, CouncilDecisionV2):
+        return f"Government Council: {payload.decision.value}"
+    if isinstance(payload, ChamberVoteV2):
+        return f"Chamber vote: {payload.outcome.value}"
+    return type(payload).__name__
+
+
+def _anomaly(
+    policy: TreatyPolicy,
+    reference: str,
+    file: TreatyFile | None,
+    envelope: Envelope[Payload],
+    reason: str,
+    stamp: datetime,
+) -> TreatyEffects:
+    """Not applied: kept on the file (when there is one) and told to the treaties service."""
+    notice = new_envelope(
+        ProcedureAnomaly(
+            procedure=TREATY_PROCEDURE,
+            file_reference=reference,
+            subject_message_id=envelope.message_id,
+            subject_type=envelope.type,
+            subject_sender=envelope.sender,
+            reason=reason[:1000],
+        ),
+        sender=policy.code,
+        recipients=(policy.roles.treaties,),
+        correlation_id=envelope.correlation_id or envelope.message_id,
+        causation_id=envelope.message_id,
+        message_id=uuid5(NAMESPACE, f"anomaly:{envelope.sender}/{envelope.message_id}"),
+        created_at=stamp,
+    )
+    changed = None
+    if file is not None:
+        changed = replace(_log(file, envelope, reason, applied=False), anomalies=file.anomalies + 1)
+    return TreatyEffects(file=changed, messages=(Outgoing(notice),))
+
+
+def escalate_treaty(
+    policy: TreatyPolicy, file: TreatyFile, deadline: Deadline, *, stamp: datetime
+) -> TreatyEffects:
+    """A treaty deadline fell due: one escalation naming who the file still waits on."""
+    roles = policy.roles
+    if ":contribution:" in deadline.id:
+        waiting = tuple(
+            c.from_code
+            for c in file.missing
+            if _contribution_deadline(file.reference, c) == deadline.id
+        )
+        awaited = "contribution " + deadline.id.split(":contribution:", 1)[1].split(":", 1)[1]
+        escalate_to: tuple[str, ...] = ()
+    else:
+        if deadline.id != step_deadline(file.reference, file.step):
+            return TreatyEffects(cancel=(deadline.id,))  # the file moved on meanwhile
+        waiting = file.waiting_on(roles)
+        awaited = " or ".join(s.value for s in next_steps(file.step))
+        expectation = policy.expectation(file.step) if file.step is not None else None
+        escalate_to = expectation.escalate_to if expectation else ()
+    if not waiting:
+        return TreatyEffects(cancel=(deadline.id,))
+    recipients = tuple(dict.fromkeys((roles.treaties, *waiting, *escalate_to)))
+    subject = file.timeline[0] if file.timeline else None
+    message_id = uuid5(NAMESPACE, f"escalation:{deadline.id}")
+    notice = new_envelope(
+        ProcedureEscalation(
+            procedure=TREATY_PROCEDURE,
+            subject_message_id=UUID(subject.message_id) if subject else message_id,
+            subject_type=subject.type if subject else "treaty.file_opened",
+            subject_sender=subject.sender if subject else roles.treaties,
+            due_at=deadline.due_at,
+            waiting_on=waiting,
+            awaited=awaited[:300],
+            text=f"treaty file {file.reference}: {awaited} awaited from {', '.join(waiting)}",
+        ),
+        sender=policy.code,
+        recipients=tuple(r for r in recipients if r != policy.code),
+        message_id=message_id,
+        created_at=stamp,
+    )
+    return TreatyEffects(messages=(Outgoing(notice),))
+
+
+__all__ = [
+    "FIRST",
+    "LAST",
+    "TREATY_PROCEDURE",
+    "Contribution",
+    "Entry",
+    "Expectation",
+    "Roles",
+    "TreatyEffects",
+    "TreatyFile",
+    "TreatyPolicy",
+    "escalate_treaty",
+    "fold_treaty",
+    "next_steps",
+    "reference_of",
+    "refusal",
+    "step_deadline",
+]
