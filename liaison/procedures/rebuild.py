@@ -35,6 +35,8 @@ COMPARED: Mapping[str, tuple[str, ...]] = {
     "ack_expected": tuple(c.name for c in t.ack_expected.columns),
     "deadline": tuple(c.name for c in t.deadline.columns),
     "outbox": ("message_id", "source", "routing_key"),
+    "treaty_file": tuple(c.name for c in t.treaty_file.columns),
+    "question_case": tuple(c.name for c in t.question_case.columns),
 }
 
 
@@ -88,7 +90,7 @@ def fold_ledger(
             report.folded += 1
         elif (
             envelope.sender == policy.code
-            and envelope.type == "procedure.escalation"
+            and envelope.type in ("procedure.escalation", "procedure.reminder")
             and target.record_fired(envelope, body)
         ):
             report.escalations += 1

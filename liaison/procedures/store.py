@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from liaison.errors import LiaisonError
-from liaison.procedures import core
+from liaison.procedures import case_store, core
 from liaison.procedures import tables as t
 from schemas.envelope import Envelope
 from schemas.types import Payload
@@ -195,6 +195,12 @@ class Store:
                 ).scalar_one_or_none()
                 if inserted is None:
                     applied.append(False)
+                    continue
+                if case_store.concerns(envelope.payload):
+                    case_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
+                    applied.append(True)
                     continue
                 view = self._view(db, core.needs(envelope))
                 effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
@@ -386,6 +392,8 @@ class Store:
             )
             if claimed.rowcount != 1:
                 return False
+            if deadline.procedure != core.ACK_PROCEDURE:
+                return case_store.fire(db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox)
             row = db.execute(
                 select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
             ).one()
@@ -401,13 +409,16 @@ class Store:
         return bool(effects.fired)
 
     def record_fired(self, envelope: Envelope[Payload], body: bytes) -> bool:
-        """Rebuild: the ledger shows the service sent this escalation; mark its deadline."""
+        """Rebuild: the ledger shows the service sent this escalation (or a treaty or
+        question reminder); mark its deadline."""
         subject = core.message_key(
             str(getattr(envelope.payload, "subject_sender", "")),
             str(getattr(envelope.payload, "subject_message_id", "")),
         )
         deadline_id = f"ack:{subject}"
         with self.engine.begin() as db:
+            if getattr(envelope.payload, "procedure", core.ACK_PROCEDURE) != core.ACK_PROCEDURE:
+                deadline_id = case_store.deadline_sent(db, envelope) or deadline_id
             done = db.execute(
                 update(t.deadline)
                 .where(and_(t.deadline.c.id == deadline_id, t.deadline.c.fired_at.is_(None)))
