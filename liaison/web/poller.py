@@ -99,10 +99,19 @@ class QueuePoller:
             return status
         self._metrics.acks_pending.set(len(acks.awaited))
         self._metrics.acks_overdue.set(len(acks.overdue))
+        self._metrics.questions_open.set(acks.questions_open)
+        self._metrics.questions_overdue.set(len(acks.questions_overdue))
+        self._metrics.treaty_files.clear()
+        for (step, waiting_on), count in acks.treaties.items():
+            self._metrics.treaty_files.labels(step=step, waiting_on=waiting_on).set(count)
         with self._lock:
             self._acks = [item.to_json() for item in acks.awaited]
         return dataclasses.replace(
-            status, acks_overdue=acks.overdue_lines(), acks_pending=len(acks.awaited)
+            status,
+            acks_overdue=acks.overdue_lines(),
+            acks_pending=len(acks.awaited),
+            questions_overdue=acks.questions_overdue,
+            questions_open=acks.questions_open,
         )
 
     def _failed(self, error: str) -> None:
