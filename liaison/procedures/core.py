@@ -41,7 +41,7 @@ from schemas.types import Classification, Payload
 
 if TYPE_CHECKING:  # the case procedures import this module: no import at run time
     from liaison.procedures.questions import QuestionPolicy
-    from liaison.procedures.treaties import TreatyPolicy
+    from liaison.procedures.treaty_file import TreatyPolicy
 
 #: Namespace of the ids the procedures service derives for what it sends.
 NAMESPACE = UUID("6f1d2b8e-64a4-4f0e-9a57-3c8d0f1b2a90")

@@ -316,7 +316,7 @@ class TestContributions:
         file = run(opened())
         effects = fold_treaty(POLICY, file, request(("fiche", "min-finance")), stamp=T0)
         (deadline,) = effects.deadlines
-        assert deadline.due_at == datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
+        assert deadline.due_at == datetime(2026, 12, 18, 23, 0, tzinfo=UTC)  # its day's end, CET
         answer = env(TreatyContributionGiven(treaty_reference=REF, item="fiche"), "min-finance")
         assert fold_treaty(POLICY, effects.file, answer, stamp=T0).cancel == (deadline.id,)
 
@@ -412,3 +412,17 @@ class TestProperty:
         moves = [e.what for e in file.timeline if e.applied and e.what in steps]
         assert [TreatyStep(m).rank for m in moves] == list(range(len(moves)))
         assert (file.step is None) == (not moves)
+
+
+class TestBounded:
+    def test_refused_messages_do_not_grow_a_file_without_end(self) -> None:
+        """A participant sending refused messages in a loop: the count is exact, the timeline bounded."""
+        from liaison.procedures.treaties import MAX_ANOMALIES_KEPT
+
+        file = run(opened())
+        for _ in range(MAX_ANOMALIES_KEPT + 20):
+            file = run(promulgation(), file=file)
+        assert file is not None
+        assert file.anomalies == MAX_ANOMALIES_KEPT + 20
+        assert sum(not e.applied for e in file.timeline) == MAX_ANOMALIES_KEPT
+        assert file.timeline[0].type == "treaty.file_opened"
