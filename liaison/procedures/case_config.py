@@ -52,9 +52,15 @@ class _Expect(BaseModel):
     after: TreatyStep
     within: str
     escalate_to: tuple[ParticipantCode, ...] = ()
+    remind_after: str | None = None
     description: str | None = None
 
     _within = field_validator("within")(_duration)
+
+    @field_validator("remind_after")
+    @classmethod
+    def _remind(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
 
 
 class _TreatiesFile(BaseModel):
@@ -137,7 +143,13 @@ def load_treaties(path: Path | None, directory: Directory, *, code: str) -> Trea
     if len(set(steps)) != len(steps):
         raise ConfigError(f"{source}: two [[expect]] entries for the same step")
     expectations = tuple(
-        Expectation(e.after, Duration.parse(e.within), e.escalate_to) for e in parsed.expect
+        Expectation(
+            e.after,
+            Duration.parse(e.within),
+            e.escalate_to,
+            Duration.parse(e.remind_after) if e.remind_after else None,
+        )
+        for e in parsed.expect
     )
     return TreatyPolicy(code, roles=roles, expectations=expectations)
 

@@ -32,13 +32,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from uuid import UUID, uuid5
+from uuid import uuid5
 
 from liaison.procedures.core import NAMESPACE, Deadline, Outgoing
 from liaison.procedures.questions import end_of_day
+from liaison.procedures.treaty_chase import escalate_treaty
 from liaison.procedures.treaty_file import (
     FIRST,
     LAST,
+    REMINDER_SUFFIX,
     TREATY_PROCEDURE,
     Contribution,
     Entry,
@@ -47,13 +49,15 @@ from liaison.procedures.treaty_file import (
     TreatyEffects,
     TreatyFile,
     TreatyPolicy,
+    contribution_deadline,
     next_steps,
+    step_deadline,
 )
 from schemas.chamber import ChamberVoteV2, VoteOutcome
 from schemas.council import CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
 from schemas.palace import PromulgationV2
-from schemas.procedures import ProcedureAnomaly, ProcedureEscalation
+from schemas.procedures import ProcedureAnomaly
 from schemas.treaties import (
     TreatyContributionGiven,
     TreatyContributionsRequested,
@@ -202,7 +206,7 @@ def _requested(
     asked = ", ".join(f"{c.item} ({c.from_code})" for c in added) or "nothing new"
     changed = replace(file, contributions=file.contributions + added)
     deadlines = tuple(
-        Deadline(_contribution_deadline(ref, c), TREATY_PROCEDURE, ref, c.due_at) for c in added
+        Deadline(contribution_deadline(ref, c), TREATY_PROCEDURE, ref, c.due_at) for c in added
     )
     return TreatyEffects(file=_log(changed, envelope, f"asked: {asked}"), deadlines=deadlines)
 
@@ -218,7 +222,7 @@ def _given(
         replace(c, given_at=envelope.created_at) if c is found else c for c in file.contributions
     )
     changed = _log(replace(file, contributions=updated), envelope, f"given: {payload.item}")
-    return TreatyEffects(file=changed, cancel=(_contribution_deadline(file.reference, found),))
+    return TreatyEffects(file=changed, cancel=(contribution_deadline(file.reference, found),))
 
 
 def _waived(
@@ -238,7 +242,7 @@ def _waived(
     )
     what = f"waived: {payload.item} ({payload.from_participant}): {payload.reason}"
     changed = _log(replace(file, contributions=updated), envelope, what)
-    return TreatyEffects(file=changed, cancel=(_contribution_deadline(file.reference, found),))
+    return TreatyEffects(file=changed, cancel=(contribution_deadline(file.reference, found),))
 
 
 def _outstanding(file: TreatyFile, item: str, from_code: str) -> Contribution | None:
@@ -248,27 +252,22 @@ def _outstanding(file: TreatyFile, item: str, from_code: str) -> Contribution | 
     )
 
 
-def _contribution_deadline(reference: str, contribution: Contribution) -> str:
-    return f"treaty:{reference}:contribution:{contribution.from_code}:{contribution.item}"
-
-
-def step_deadline(reference: str, step: TreatyStep | None) -> str:
-    """The id of the deadline that chases the step after ``step``."""
-    return f"treaty:{reference}:after:{'signature' if step is None else step.value}"
-
-
 def _moved(policy: TreatyPolicy, before: TreatyFile | None, after: TreatyFile) -> TreatyEffects:
-    cancel = () if before is None else (step_deadline(after.reference, before.step),)
-    deadlines: tuple[Deadline, ...] = ()
+    cancel: tuple[str, ...] = ()
+    if before is not None:
+        previous = step_deadline(after.reference, before.step)
+        cancel = (previous, previous + REMINDER_SUFFIX)
+    deadlines: list[Deadline] = []
     expectation = policy.expectation(after.step) if after.step is not None else None
     if expectation is not None and after.step is not LAST:
+        ref, base = after.reference, step_deadline(after.reference, after.step)
         due = expectation.within.after(after.since)
-        deadlines = (
-            Deadline(
-                step_deadline(after.reference, after.step), TREATY_PROCEDURE, after.reference, due
-            ),
-        )
-    return TreatyEffects(file=after, deadlines=deadlines, cancel=cancel)
+        deadlines.append(Deadline(base, TREATY_PROCEDURE, ref, due))
+        if expectation.remind_after is not None:
+            remind = expectation.remind_after.after(after.since)
+            if remind < due:
+                deadlines.append(Deadline(base + REMINDER_SUFFIX, TREATY_PROCEDURE, ref, remind))
+    return TreatyEffects(file=after, deadlines=tuple(deadlines), cancel=cancel)
 
 
 def _log(
@@ -324,50 +323,6 @@ def _anomaly(
             logged = replace(logged, timeline=tuple(e for e in logged.timeline if e is not oldest))
         changed = replace(logged, anomalies=file.anomalies + 1)
     return TreatyEffects(file=changed, messages=(Outgoing(notice),))
-
-
-def escalate_treaty(
-    policy: TreatyPolicy, file: TreatyFile, deadline: Deadline, *, stamp: datetime
-) -> TreatyEffects:
-    """A treaty deadline fell due: one escalation naming who the file still waits on."""
-    roles = policy.roles
-    if ":contribution:" in deadline.id:
-        waiting = tuple(
-            c.from_code
-            for c in file.missing
-            if _contribution_deadline(file.reference, c) == deadline.id
-        )
-        awaited = "contribution " + deadline.id.split(":contribution:", 1)[1].split(":", 1)[1]
-        escalate_to: tuple[str, ...] = ()
-    else:
-        if deadline.id != step_deadline(file.reference, file.step):
-            return TreatyEffects(cancel=(deadline.id,))  # the file moved on meanwhile
-        waiting = file.waiting_on(roles)
-        awaited = " or ".join(s.value for s in next_steps(file.step))
-        expectation = policy.expectation(file.step) if file.step is not None else None
-        escalate_to = expectation.escalate_to if expectation else ()
-    if not waiting:
-        return TreatyEffects(cancel=(deadline.id,))
-    recipients = tuple(dict.fromkeys((roles.treaties, *waiting, *escalate_to)))
-    subject = file.timeline[0] if file.timeline else None
-    message_id = uuid5(NAMESPACE, f"escalation:{deadline.id}")
-    notice = new_envelope(
-        ProcedureEscalation(
-            procedure=TREATY_PROCEDURE,
-            subject_message_id=UUID(subject.message_id) if subject else message_id,
-            subject_type=subject.type if subject else "treaty.file_opened",
-            subject_sender=subject.sender if subject else roles.treaties,
-            due_at=deadline.due_at,
-            waiting_on=waiting,
-            awaited=awaited[:300],
-            text=f"treaty file {file.reference}: {awaited} awaited from {', '.join(waiting)}",
-        ),
-        sender=policy.code,
-        recipients=tuple(r for r in recipients if r != policy.code),
-        message_id=message_id,
-        created_at=stamp,
-    )
-    return TreatyEffects(messages=(Outgoing(notice),))
 
 
 __all__ = [

@@ -44,11 +44,13 @@ class Roles:
 
 @dataclass(frozen=True)
 class Expectation:
-    """Once a file reaches ``after``, the next step is expected ``within``."""
+    """Once a file reaches ``after``, the next step is expected ``within``; the party
+    waited on is reminded ``remind_after`` reaching it (when set)."""
 
     after: TreatyStep
     within: Duration
     escalate_to: tuple[str, ...] = ()
+    remind_after: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,24 @@ def next_steps(step: TreatyStep | None) -> tuple[TreatyStep, ...]:
     return tuple(s for s in TreatyStep if s.rank == rank + 1)
 
 
+#: Appended to a step's deadline id for the reminder before it.
+REMINDER_SUFFIX = ":reminder"
+
+
+def contribution_deadline(reference: str, contribution: Contribution) -> str:
+    """The id of the deadline that chases one contribution."""
+    return f"treaty:{reference}:contribution:{contribution.from_code}:{contribution.item}"
+
+
+def step_deadline(reference: str, step: TreatyStep | None) -> str:
+    """The id of the deadline that chases the step after ``step``."""
+    return f"treaty:{reference}:after:{'signature' if step is None else step.value}"
+
+
 __all__ = [
     "FIRST",
     "LAST",
+    "REMINDER_SUFFIX",
     "TREATY_PROCEDURE",
     "Contribution",
     "Entry",
@@ -148,5 +165,7 @@ __all__ = [
     "TreatyEffects",
     "TreatyFile",
     "TreatyPolicy",
+    "contribution_deadline",
     "next_steps",
+    "step_deadline",
 ]

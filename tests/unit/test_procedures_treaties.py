@@ -26,7 +26,7 @@ from schemas.chamber import ChamberVoteV2, VoteOutcome
 from schemas.council import CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
 from schemas.palace import PromulgationV2
-from schemas.procedures import ProcedureAnomaly, ProcedureEscalation
+from schemas.procedures import ProcedureAnomaly, ProcedureEscalation, ProcedureReminder
 from schemas.treaties import (
     ContributionAsked,
     TreatyContributionGiven,
@@ -45,7 +45,12 @@ T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 POLICY = TreatyPolicy(
     "gs-procedures",
     expectations=(
-        Expectation(TreatyStep.BILL_OF_APPROVAL_TABLED, Duration.parse("90 days"), ("gs",)),
+        Expectation(
+            TreatyStep.BILL_OF_APPROVAL_TABLED,
+            Duration.parse("90 days"),
+            ("gs",),
+            Duration.parse("60 days"),
+        ),
     ),
 )
 ROLES = Roles()
@@ -358,11 +363,29 @@ class TestExpectations:
         """Tabled bill: the Council of State's opinion is expected within 90 days."""
         file = at_step(TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL)
         effects = fold_treaty(POLICY, file, declared(TreatyStep.BILL_OF_APPROVAL_TABLED), stamp=T0)
-        (deadline,) = effects.deadlines
+        deadline, reminder = effects.deadlines
         assert deadline.id == step_deadline(REF, TreatyStep.BILL_OF_APPROVAL_TABLED)
         assert deadline.due_at == T0 + timedelta(days=90)
+        assert reminder.due_at == T0 + timedelta(days=60)
         opinion = declared(TreatyStep.COUNCIL_OF_STATE_OPINION, "council-of-state")
-        assert fold_treaty(POLICY, effects.file, opinion, stamp=T0).cancel == (deadline.id,)
+        cancelled = fold_treaty(POLICY, effects.file, opinion, stamp=T0).cancel
+        assert cancelled == (deadline.id, reminder.id)
+
+    def test_the_reminder_goes_to_the_institution_waited_on(self) -> None:
+        """60 days after the tabling, the Council of State (and the treaties service) are reminded."""
+        effects = fold_treaty(
+            POLICY,
+            at_step(TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL),
+            declared(TreatyStep.BILL_OF_APPROVAL_TABLED),
+            stamp=T0,
+        )
+        assert effects.file is not None
+        _, reminder = effects.deadlines
+        (notice,) = escalate_treaty(POLICY, effects.file, reminder, stamp=T0).messages
+        assert isinstance(notice.envelope.payload, ProcedureReminder)
+        assert notice.envelope.payload.waiting_on == ("council-of-state",)
+        assert notice.envelope.payload.due_at == T0 + timedelta(days=90)
+        assert notice.envelope.recipients == ("gs-treaties", "council-of-state")
 
     def test_the_escalation_names_the_institution_waited_on(self) -> None:
         """Past the expectation, the treaties service, the Council of State and gs hear of it."""
