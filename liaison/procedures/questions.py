@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fnmatch import fnmatchcase
 from uuid import UUID, uuid5
 
-from liaison.procedures.calendar import LUXEMBOURG, is_working_day
+from liaison.procedures.calendar import LUXEMBOURG, is_working_day, local_date
 from liaison.procedures.core import NAMESPACE, Deadline, Outgoing
 from schemas.chamber import ParliamentaryAnswer, ParliamentaryQuestion, QuestionAssigned
 from schemas.envelope import Envelope, new_envelope
@@ -175,7 +175,10 @@ def fold_question(
         return QuestionEffects(case=changed)
     else:
         assert isinstance(payload, ParliamentaryAnswer)
-        late = (payload.answered_on - case.deadline).days
+        # The answer's own date is the sender's word; it cannot be earlier than the day
+        # the answer was sent, so a backdated answered_on hides no lateness.
+        answered = max(payload.answered_on, local_date(now))
+        late = (answered - case.deadline).days
         closed = replace(
             case,
             answered_at=now,

@@ -179,3 +179,16 @@ class TestRefusals:
         """Only the General Secretariat assigns."""
         message = env(QuestionAssigned(question_number="1874", assigned_to="dir-admin"), "chamber")
         assert "comes from gs, not chamber" in anomaly_reason(opened(), message)
+
+
+class TestBackdating:
+    def test_a_backdated_answer_is_still_late(self) -> None:
+        """An answer sent after the deadline but dated before it counts from when it was sent."""
+        sent = datetime(2027, 1, 6, 10, 0, tzinfo=UTC)
+        message = env(
+            ParliamentaryAnswer(question_number="1874", text="...", answered_on=date(2026, 12, 1)),
+            "gs",
+            sent,
+        )
+        case = fold_question(POLICY, opened(), message, stamp=sent).case
+        assert case is not None and case.days_late == 7
