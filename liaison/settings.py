@@ -104,6 +104,10 @@ class Settings(BaseModel):
     registry_prefix: str = Field(default="MAEE", pattern=r"^[A-Z][A-Z0-9-]{0,15}$")
     #: Acknowledgement rules (TOML); ``None`` uses the bundled ones.
     acks_path: Path | None = None
+    #: Treaty procedure: roles and expected delays (TOML); ``None`` uses the bundled ones.
+    treaties_path: Path | None = None
+    #: Parliamentary questions: assignment rules, reminders (TOML); ``None``: bundled.
+    questions_path: Path | None = None
     #: How often the procedures service looks for due deadlines and unsent messages.
     procedures_sweep_s: float = Field(default=5.0, gt=0)
 

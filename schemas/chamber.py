@@ -14,7 +14,9 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from schemas.types import Line, Payload, Reference, Text
+from schemas.evolution import dropping_added_fields
+from schemas.registry import Downgrade
+from schemas.types import Line, Note, ParticipantCode, Payload, Reference, Text
 
 #: The Chamber has 60 deputies; no vote counts more.
 CHAMBER_SEATS = 60
@@ -60,6 +62,20 @@ class ParliamentaryAnswer(Payload):
     answered_on: date
 
 
+class QuestionAssigned(Payload):
+    """The General Secretariat assigns a question to the directorate that prepares the answer.
+
+    It overrides the assignment the routing rules made on the question's subject.
+    """
+
+    message_type: ClassVar[str] = "chamber.question_assigned"
+    version: ClassVar[int] = 1
+
+    question_number: Reference
+    assigned_to: ParticipantCode
+    note: Note | None = None
+
+
 class ChamberVote(Payload):
     """The result of the Chamber's vote on a bill.
 
@@ -88,13 +104,35 @@ class ChamberVote(Payload):
         return self
 
 
-MODELS: tuple[type[Payload], ...] = (ParliamentaryQuestion, ParliamentaryAnswer, ChamberVote)
+class ChamberVoteV2(ChamberVote):
+    """The Chamber's vote (version 2): names the treaty file a bill of approval belongs to."""
+
+    version: ClassVar[int] = 2
+
+    treaty_reference: Reference | None = Field(
+        default=None, description="The treaty file this vote concerns, when it concerns one."
+    )
+
+
+MODELS: tuple[type[Payload], ...] = (
+    ParliamentaryQuestion,
+    ParliamentaryAnswer,
+    QuestionAssigned,
+    ChamberVote,
+    ChamberVoteV2,
+)
+DOWNGRADES: dict[tuple[str, int], Downgrade] = {
+    ("chamber.vote", 2): dropping_added_fields(ChamberVoteV2, ChamberVote)
+}
 
 __all__ = [
     "CHAMBER_SEATS",
+    "DOWNGRADES",
     "MODELS",
     "ChamberVote",
+    "ChamberVoteV2",
     "ParliamentaryAnswer",
     "ParliamentaryQuestion",
+    "QuestionAssigned",
     "VoteOutcome",
 ]

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from schemas.evolution import dropping_added_fields
+from schemas.registry import Downgrade
 from schemas.types import Line, Note, Payload, Reference, Text
 
 
@@ -62,6 +64,26 @@ class CouncilDecision(Payload):
         return value
 
 
-MODELS: tuple[type[Payload], ...] = (AgendaItemSubmitted, CouncilDecision)
+class CouncilDecisionV2(CouncilDecision):
+    """The Council's decision (version 2): names the treaty file it moves, if any."""
 
-__all__ = ["MODELS", "AgendaItemSubmitted", "CouncilDecision", "Decision"]
+    version: ClassVar[int] = 2
+
+    treaty_reference: Reference | None = Field(
+        default=None, description="The treaty file this decision concerns, when it concerns one."
+    )
+
+
+MODELS: tuple[type[Payload], ...] = (AgendaItemSubmitted, CouncilDecision, CouncilDecisionV2)
+DOWNGRADES: dict[tuple[str, int], Downgrade] = {
+    ("council.decision", 2): dropping_added_fields(CouncilDecisionV2, CouncilDecision)
+}
+
+__all__ = [
+    "DOWNGRADES",
+    "MODELS",
+    "AgendaItemSubmitted",
+    "CouncilDecision",
+    "CouncilDecisionV2",
+    "Decision",
+]

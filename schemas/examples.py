@@ -11,10 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from uuid import UUID
 
-from schemas.chamber import ChamberVote, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome
+from schemas.chamber import (
+    ChamberVote,
+    ChamberVoteV2,
+    ParliamentaryAnswer,
+    ParliamentaryQuestion,
+    QuestionAssigned,
+    VoteOutcome,
+)
 from schemas.communication import Briefing, Language, PressRelease
 from schemas.correspondence import Attachment, Letter, OfficialNote
-from schemas.council import AgendaItemSubmitted, CouncilDecision, Decision
+from schemas.council import AgendaItemSubmitted, CouncilDecision, CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
 from schemas.legal import OpinionGiven, OpinionRequested
 from schemas.missions import (
@@ -26,10 +33,21 @@ from schemas.missions import (
     Severity,
 )
 from schemas.ona import Figure, OnaReport
-from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation
-from schemas.procedures import ProcedureEscalation, ProcedureReminder
+from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation, PromulgationV2
+from schemas.procedures import ProcedureAnomaly, ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
-from schemas.treaties import TreatyFileOpened, TreatyKind, TreatyStage, TreatyStageReached
+from schemas.treaties import (
+    ContributionAsked,
+    TreatyContributionGiven,
+    TreatyContributionsRequested,
+    TreatyContributionWaived,
+    TreatyFileOpened,
+    TreatyKind,
+    TreatyStage,
+    TreatyStageReached,
+    TreatyStageReachedV2,
+    TreatyStep,
+)
 from schemas.types import Classification, Payload, Precedence
 
 _ORIGINAL = UUID("0b6f2c1e-3c1a-4a51-9d1e-5f3f0c2a7b10")
@@ -118,6 +136,33 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         bill_number="8512",
         note="Projet de loi portant approbation déposé à la Chambre des Députés.",
     ),
+    ("treaty.stage_reached", 2): lambda: TreatyStageReachedV2(
+        treaty_reference="TR-2025-014",
+        stage=TreatyStage.BILL_OF_APPROVAL_TABLED,
+        step=TreatyStep.COUNCIL_OF_STATE_OPINION,
+        reached_on=date(2025, 9, 23),
+        bill_number="8512",
+        note="Avis du Conseil d'État (doc. parl. 8512/02).",
+    ),
+    ("treaty.contributions_requested", 1): lambda: TreatyContributionsRequested(
+        treaty_reference="TR-2025-014",
+        items=(
+            ContributionAsked(item="fiche financière", from_participant="min-finance"),
+            ContributionAsked(item="exposé des motifs", from_participant="dir-consular"),
+        ),
+        due_on=date(2025, 4, 30),
+    ),
+    ("treaty.contribution_given", 1): lambda: TreatyContributionGiven(
+        treaty_reference="TR-2025-014",
+        item="fiche financière",
+        note="Impact budgétaire: néant.",
+    ),
+    ("treaty.contribution_waived", 1): lambda: TreatyContributionWaived(
+        treaty_reference="TR-2025-014",
+        item="exposé des motifs",
+        from_participant="dir-consular",
+        reason="Rédigé par le Service des traités sur la base du rapport de négociation.",
+    ),
     ("council.agenda_item_submitted", 1): lambda: AgendaItemSubmitted(
         agenda_item_reference="CG-2025-06-20/07",
         title="Approbation du projet de loi portant approbation de la Convention avec le Cap-Vert",
@@ -129,6 +174,12 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         agenda_item_reference="CG-2025-06-20/07",
         meeting_on=date(2025, 6, 20),
         decision=Decision.APPROVED,
+    ),
+    ("council.decision", 2): lambda: CouncilDecisionV2(
+        agenda_item_reference="CG-2025-06-20/07",
+        meeting_on=date(2025, 6, 20),
+        decision=Decision.APPROVED,
+        treaty_reference="TR-2025-014",
     ),
     ("chamber.question", 1): lambda: ParliamentaryQuestion(
         question_number="1874",
@@ -152,6 +203,16 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         outcome=VoteOutcome.ADOPTED,
         voted_on=date(2025, 10, 14),
     ),
+    ("chamber.vote", 2): lambda: ChamberVoteV2(
+        bill_number="8512",
+        title="Projet de loi portant approbation de la Convention avec le Cap-Vert",
+        votes_for=56,
+        votes_against=0,
+        abstentions=4,
+        outcome=VoteOutcome.ADOPTED,
+        voted_on=date(2025, 10, 14),
+        treaty_reference="TR-2025-014",
+    ),
     ("palace.audience_request", 1): lambda: AudienceRequest(
         requested_for="Le Ministre des Affaires étrangères et européennes",
         subject="Préparation de la visite d'État au Japon",
@@ -169,6 +230,12 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         promulgated_on=date(2025, 11, 3),
         memorial_reference="A-2025-512",
         published_on=date(2025, 11, 7),
+    ),
+    ("palace.promulgation", 2): lambda: PromulgationV2(
+        act_reference="L-2025-11-03",
+        title="Loi du 3 novembre 2025 portant approbation de la Convention avec le Cap-Vert",
+        promulgated_on=date(2025, 11, 3),
+        treaty_reference="TR-2025-014",
     ),
     ("mission.cable", 1): _cable_v1,
     ("mission.cable", 2): _cable_v2,
@@ -253,6 +320,19 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         waiting_on=("dir-political",),
         awaited="receipt.received",
         text="Câble FLASH non accusé dans les 15 minutes.",
+    ),
+    ("procedure.anomaly", 1): lambda: ProcedureAnomaly(
+        procedure="treaty",
+        file_reference="TR-2025-014",
+        subject_message_id=_ORIGINAL,
+        subject_type="palace.promulgation",
+        subject_sender="palace",
+        reason="promulgated skips approved_by_chamber: the file is at council_of_state_opinion",
+    ),
+    ("chamber.question_assigned", 1): lambda: QuestionAssigned(
+        question_number="1874",
+        assigned_to="dir-consular",
+        note="Assistance consulaire: la Direction des affaires consulaires prépare la réponse.",
     ),
 }
 

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from schemas.evolution import dropping_added_fields
+from schemas.registry import Downgrade
 from schemas.types import Line, Payload, Reference, Text
 
 MAX_PREFERRED_DATES = 10
@@ -73,6 +75,32 @@ class Promulgation(Payload):
         return value
 
 
-MODELS: tuple[type[Payload], ...] = (AudienceRequest, LettersOfCredence, Promulgation)
+class PromulgationV2(Promulgation):
+    """A promulgation (version 2): names the treaty file whose law of approval it is."""
 
-__all__ = ["MODELS", "AudienceRequest", "LettersOfCredence", "Promulgation"]
+    version: ClassVar[int] = 2
+
+    treaty_reference: Reference | None = Field(
+        default=None,
+        description="The treaty file whose law of approval this is, when it concerns one.",
+    )
+
+
+MODELS: tuple[type[Payload], ...] = (
+    AudienceRequest,
+    LettersOfCredence,
+    Promulgation,
+    PromulgationV2,
+)
+DOWNGRADES: dict[tuple[str, int], Downgrade] = {
+    ("palace.promulgation", 2): dropping_added_fields(PromulgationV2, Promulgation)
+}
+
+__all__ = [
+    "DOWNGRADES",
+    "MODELS",
+    "AudienceRequest",
+    "LettersOfCredence",
+    "Promulgation",
+    "PromulgationV2",
+]

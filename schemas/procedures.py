@@ -49,6 +49,22 @@ class ProcedureEscalation(_ProcedureNotice):
     version: ClassVar[int] = 1
 
 
-MODELS: tuple[type[Payload], ...] = (ProcedureReminder, ProcedureEscalation)
+class ProcedureAnomaly(Payload):
+    """A message the procedure did not apply (it would move a file backwards, skip a
+    required step, or came from a party not entitled to it), told to whoever follows it."""
 
-__all__ = ["MODELS", "ProcedureEscalation", "ProcedureReminder"]
+    message_type: ClassVar[str] = "procedure.anomaly"
+    version: ClassVar[int] = 1
+
+    procedure: Line
+    #: The file or case concerned (a treaty reference, a question number).
+    file_reference: Line
+    subject_message_id: UUID
+    subject_type: TypeName
+    subject_sender: ParticipantCode
+    reason: Note
+
+
+MODELS: tuple[type[Payload], ...] = (ProcedureReminder, ProcedureEscalation, ProcedureAnomaly)
+
+__all__ = ["MODELS", "ProcedureAnomaly", "ProcedureEscalation", "ProcedureReminder"]

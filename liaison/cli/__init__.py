@@ -123,9 +123,11 @@ def _register() -> None:
         demo_cmd,
         ops_cmd,
         procedures_cmd,
+        questions_cmd,
         schemas_cmd,
         serve_cmd,
         topology_cmd,
+        treaties_cmd,
     )
     from producers import cli as producers_cli  # noqa: PLC0415 - the edge SDK's `send`
 
@@ -138,6 +140,8 @@ def _register() -> None:
     commands.append(audit_cmd.audit)
     commands.extend(ops_cmd.COMMANDS)
     commands.extend(procedures_cmd.COMMANDS)
+    commands.extend(treaties_cmd.COMMANDS)
+    commands.extend(questions_cmd.COMMANDS)
     commands.append(producers_cli.send)
     for command in commands:
         main.add_command(command)

@@ -83,7 +83,11 @@ def _with_acks(obj: Context, current: HubStatus) -> HubStatus:
     if acks is None:
         return current
     return dataclasses.replace(
-        current, acks_overdue=acks.overdue_lines(), acks_pending=len(acks.awaited)
+        current,
+        acks_overdue=acks.overdue_lines(),
+        acks_pending=len(acks.awaited),
+        questions_overdue=acks.questions_overdue,
+        questions_open=acks.questions_open,
     )
 
 

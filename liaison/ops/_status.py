@@ -19,7 +19,14 @@ QueueKind = Literal["ingress", "inbox", "dead", "audit", "retry"]
 #: Where the figures came from; ``amqp+management`` is the hub's own poller (exact
 #: depths from AMQP, rates and unacked counts from the management API).
 Source = Literal["management", "amqp", "amqp+management"]
-BreachKind = Literal["dead_letters", "stale_inbox", "router_down", "missing_queue", "acks_overdue"]
+BreachKind = Literal[
+    "dead_letters",
+    "stale_inbox",
+    "router_down",
+    "missing_queue",
+    "acks_overdue",
+    "questions_overdue",
+]
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class HubStatus:
     #: database (``None``: no procedures database here).
     acks_overdue: tuple[str, ...] | None = None
     acks_pending: int | None = None
+    #: Parliamentary questions past their answer deadline, one line each (same source).
+    questions_overdue: tuple[str, ...] | None = None
+    questions_open: int | None = None
 
     def row(self, name: str) -> QueueRow | None:
         """The row of queue ``name``, if it is a hub queue."""
@@ -250,6 +260,10 @@ def evaluate(status: HubStatus, *, max_age_s: float) -> list[Breach]:
         Breach("acks_overdue", "procedures", f"acknowledgement overdue: {line}")
         for line in status.acks_overdue or ()
     )
+    breaches.extend(
+        Breach("questions_overdue", "procedures", f"parliamentary question overdue: {line}")
+        for line in status.questions_overdue or ()
+    )
     return breaches
 
 
@@ -297,6 +311,9 @@ def status_json(status: HubStatus, *, max_age_s: float) -> dict[str, Any]:
         "acks": None
         if status.acks_overdue is None
         else {"pending": status.acks_pending, "overdue": len(status.acks_overdue)},
+        "questions": None
+        if status.questions_overdue is None
+        else {"open": status.questions_open, "overdue": len(status.questions_overdue)},
     }
 
 
@@ -360,6 +377,10 @@ def render_table(status: HubStatus, *, max_age_s: float) -> str:
     if status.acks_overdue is not None:
         lines.append(
             f"acks:         {status.acks_pending} awaited, {len(status.acks_overdue)} overdue"
+        )
+    if status.questions_overdue is not None:
+        lines.append(
+            f"questions:    {status.questions_open} open, {len(status.questions_overdue)} overdue"
         )
     lines += [f"warning: {text}" for text in warnings(status)]
     breaches = evaluate(status, max_age_s=max_age_s)

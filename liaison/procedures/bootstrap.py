@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 from uuid import UUID
 
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
+from liaison.procedures.case_config import load_questions, load_treaties
 from liaison.procedures.config import AckRules
 from liaison.procedures.core import Policy
 from liaison.settings import Settings
@@ -18,12 +20,24 @@ CODE = "gs-procedures"
 
 
 def policy(settings: Settings) -> Policy:
-    """The folds' fixed inputs: directory, acknowledgement rules (checked), prefix."""
+    """The folds' fixed inputs: directory, acknowledgement, treaty and question rules
+    (checked), prefix."""
     directory = load_directory(settings.directory_path)
     if CODE not in directory:
         raise ConfigError(f"the directory has no participant {CODE!r} for the procedures service")
     rules = AckRules.load(settings.acks_path, directory)
-    return Policy(CODE, settings.registry_prefix, directory, rules, id_namespace(settings))
+    namespace = id_namespace(settings)
+    treaties = load_treaties(settings.treaties_path, directory, code=CODE)
+    questions = load_questions(settings.questions_path, directory, code=CODE)
+    return Policy(
+        CODE,
+        settings.registry_prefix,
+        directory,
+        rules,
+        namespace,
+        treaties=replace(treaties, id_namespace=namespace),
+        questions=replace(questions, id_namespace=namespace),
+    )
 
 
 def id_namespace(settings: Settings) -> UUID:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from liaison.directory import Directory
@@ -38,6 +38,10 @@ from schemas.envelope import Envelope, new_envelope
 from schemas.procedures import ProcedureEscalation, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.types import Classification, Payload
+
+if TYPE_CHECKING:  # the case procedures import this module: no import at run time
+    from liaison.procedures.questions import QuestionPolicy
+    from liaison.procedures.treaty_file import TreatyPolicy
 
 #: Namespace of the ids the procedures service derives for what it sends.
 NAMESPACE = UUID("6f1d2b8e-64a4-4f0e-9a57-3c8d0f1b2a90")
@@ -67,6 +71,9 @@ class Policy:
     #: compute an escalation's id in advance, publish something of its own under it, and
     #: have the router refuse the escalation as ``id_reused``.
     id_namespace: UUID = NAMESPACE
+    #: Treaty files and parliamentary questions; None: their bundled defaults.
+    treaties: TreatyPolicy | None = None
+    questions: QuestionPolicy | None = None
 
 
 @dataclass(frozen=True)

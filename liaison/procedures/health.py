@@ -6,11 +6,11 @@ SQLite file does not exist, there is nothing to report (``None``), not an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from liaison.procedures import queries
+from liaison.procedures import case_queries, queries
 from liaison.procedures.store import Store
 from liaison.settings import Settings
 
@@ -20,6 +20,11 @@ class AckHealth:
     """Awaited acknowledgements at one moment: every one, and those overdue."""
 
     awaited: tuple[queries.Awaited, ...]
+    #: Parliamentary questions not answered, and one line per overdue one.
+    questions_open: int = 0
+    questions_overdue: tuple[str, ...] = ()
+    #: Treaty files by (step, who they wait on).
+    treaties: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def overdue(self) -> tuple[queries.Awaited, ...]:
@@ -52,7 +57,17 @@ def read_acks(settings: Settings, now: datetime) -> AckHealth | None:
     store = Store.open(settings.procedures_url)
     try:
         with store.reading() as db:
-            return AckHealth(tuple(queries.pending(db, now)))
+            overdue = case_queries.question_cases(db, now, overdue_only=True)
+            return AckHealth(
+                tuple(queries.pending(db, now)),
+                questions_open=case_queries.question_counts(db, now)[0],
+                questions_overdue=tuple(
+                    f"question {c.number} ({c.subject[:80]}) assigned to {c.assigned_to} "
+                    f"was due {c.deadline}"
+                    for c in overdue
+                ),
+                treaties=case_queries.treaty_counts(db),
+            )
     finally:
         store.close()
 

@@ -35,6 +35,8 @@ COMPARED: Mapping[str, tuple[str, ...]] = {
     "ack_expected": tuple(c.name for c in t.ack_expected.columns),
     "deadline": tuple(c.name for c in t.deadline.columns),
     "outbox": ("message_id", "source", "routing_key"),
+    "treaty_file": tuple(c.name for c in t.treaty_file.columns),
+    "question_case": tuple(c.name for c in t.question_case.columns),
 }
 
 
@@ -89,7 +91,7 @@ def fold_ledger(
         elif (
             envelope.sender == policy.code
             and envelope.type in {"procedure.escalation", "procedure.reminder"}
-            and target.record_fired(envelope, body)
+            and target.record_fired(envelope, body, policy.id_namespace)
         ):
             report.escalations += 1
     return report

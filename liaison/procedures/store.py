@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from liaison.errors import LiaisonError
-from liaison.procedures import core
+from liaison.procedures import case_store, core
 from liaison.procedures import tables as t
 from liaison.procedures.database import (
     current_revision,
@@ -153,6 +154,12 @@ class Store:
                 ).scalar_one_or_none()
                 if inserted is None:
                     applied.append(False)
+                    continue
+                if case_store.concerns(envelope.payload):
+                    case_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
+                    applied.append(True)
                     continue
                 view = self._view(db, core.needs(envelope))
                 effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
@@ -345,6 +352,8 @@ class Store:
             )
             if claimed.rowcount != 1:
                 return False
+            if deadline.procedure not in (core.ACK_PROCEDURE, core.ACK_REMINDER):
+                return case_store.fire(db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox)
             row = db.execute(
                 select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
             ).one()
@@ -359,8 +368,11 @@ class Store:
             self._apply(db, effects, source=deadline.id)
         return bool(effects.fired)
 
-    def record_fired(self, envelope: Envelope[Payload], body: bytes) -> bool:
-        """Rebuild: the ledger shows the service sent this escalation or reminder."""
+    def record_fired(
+        self, envelope: Envelope[Payload], body: bytes, namespace: UUID = core.NAMESPACE
+    ) -> bool:
+        """Rebuild: the ledger shows the service sent this escalation or reminder (an
+        acknowledgement's, or a treaty file's or question's); mark its deadline."""
         subject = core.message_key(
             str(getattr(envelope.payload, "subject_sender", "")),
             str(getattr(envelope.payload, "subject_message_id", "")),
@@ -368,6 +380,8 @@ class Store:
         kind = "remind" if envelope.type == "procedure.reminder" else "ack"
         deadline_id = f"{kind}:{subject}"
         with self.engine.begin() as db:
+            if getattr(envelope.payload, "procedure", core.ACK_PROCEDURE) != core.ACK_PROCEDURE:
+                deadline_id = case_store.deadline_sent(db, envelope, namespace) or deadline_id
             done = db.execute(
                 update(t.deadline)
                 .where(and_(t.deadline.c.id == deadline_id, t.deadline.c.fired_at.is_(None)))

@@ -119,6 +119,33 @@ outbox = Table(
 )
 
 
+#: Treaty files: the columns lists filter on, and the whole file as JSON (``document``).
+treaty_file = Table(
+    "treaty_file",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("step", String(40), nullable=True),  # NULL: signed, not yet submitted
+    Column("since", DateTime, nullable=False),
+    Column("waiting_on", Text, nullable=False),  # space-separated codes
+    Column("missing", Integer, nullable=False),
+    Column("anomalies", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+#: Parliamentary questions, one case each; ``answered_at`` NULL while open.
+question_case = Table(
+    "question_case",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("assigned_to", String(40), nullable=False, index=True),
+    Column("deadline", Date, nullable=False),
+    Column("due_at", DateTime, nullable=False, index=True),
+    Column("answered_at", DateTime, nullable=True),
+    Column("days_late", Integer, nullable=True),
+    Column("document", Text, nullable=False),
+)
+
+
 def naive(moment: datetime) -> datetime:
     """UTC without tzinfo, as stored."""
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -138,6 +165,8 @@ __all__ = [
     "metadata",
     "naive",
     "outbox",
+    "question_case",
     "registry",
     "registry_counter",
+    "treaty_file",
 ]

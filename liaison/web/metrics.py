@@ -139,6 +139,22 @@ class HubMetrics:
             "Of those, the ones past their deadline.",
             registry=self.registry,
         )
+        self.questions_open = Gauge(
+            "liaison_questions_open",
+            "Parliamentary questions not yet answered (procedures service).",
+            registry=self.registry,
+        )
+        self.questions_overdue = Gauge(
+            "liaison_questions_overdue",
+            "Of those, the ones past their answer deadline.",
+            registry=self.registry,
+        )
+        self.treaty_files = Gauge(
+            "liaison_treaty_files",
+            "Treaty files by the step they are at and who they wait on.",
+            ["step", "waiting_on"],
+            registry=self.registry,
+        )
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         """Read the confirms-in-flight gauge from ``read`` at every scrape."""

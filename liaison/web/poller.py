@@ -40,6 +40,7 @@ class QueuePoller:
         self._settings = settings
         self._collector = StatusCollector(settings, queues, mode="combined")
         self._acks: list[dict[str, Any]] | None = None
+        self._cases: dict[str, Any] | None = None
         self._metrics = metrics
         self._interval = interval_s
         self._max_age = max_age_s
@@ -89,6 +90,14 @@ class QueuePoller:
             awaited = self._acks
         return {"deployed": awaited is not None, "awaited": awaited or []}
 
+    def cases(self) -> dict[str, Any]:
+        """Treaty files by step and waiting party, and the questions' figures (last reading)."""
+        with self._lock:
+            cases = self._cases
+        if cases is None:
+            return {"deployed": False, "treaties": [], "questions": None}
+        return {"deployed": True, **cases}
+
     def _with_acks(self, status: HubStatus) -> HubStatus:
         try:
             acks = read_acks(self._settings, datetime.now(UTC))
@@ -99,10 +108,29 @@ class QueuePoller:
             return status
         self._metrics.acks_pending.set(len(acks.awaited))
         self._metrics.acks_overdue.set(len(acks.overdue))
+        self._metrics.questions_open.set(acks.questions_open)
+        self._metrics.questions_overdue.set(len(acks.questions_overdue))
+        self._metrics.treaty_files.clear()
+        for (step, waiting_on), count in acks.treaties.items():
+            self._metrics.treaty_files.labels(step=step, waiting_on=waiting_on).set(count)
         with self._lock:
             self._acks = [item.to_json() for item in acks.awaited]
+            self._cases = {
+                "treaties": [
+                    {"step": step, "waiting_on": waiting.split(), "files": count}
+                    for (step, waiting), count in sorted(acks.treaties.items())
+                ],
+                "questions": {
+                    "open": acks.questions_open,
+                    "overdue": list(acks.questions_overdue),
+                },
+            }
         return dataclasses.replace(
-            status, acks_overdue=acks.overdue_lines(), acks_pending=len(acks.awaited)
+            status,
+            acks_overdue=acks.overdue_lines(),
+            acks_pending=len(acks.awaited),
+            questions_overdue=acks.questions_overdue,
+            questions_open=acks.questions_open,
         )
 
     def _failed(self, error: str) -> None:

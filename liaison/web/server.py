@@ -166,6 +166,7 @@ class WebApp:
             "/api/dead-letters": lambda: json_response(200, self._dead.get()),
             "/api/traffic": lambda: json_response(200, self._traffic.snapshot()),
             "/api/acks": lambda: json_response(200, self._poller.acks()),
+            "/api/cases": lambda: json_response(200, self._poller.cases()),
         }
 
     def _readyz(self) -> Response:

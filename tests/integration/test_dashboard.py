@@ -193,3 +193,25 @@ class TestAwaitingAcknowledgement:
             metrics = hub.get("/metrics").text
             assert "liaison_acks_pending 1.0" in metrics and "liaison_acks_overdue 1.0" in metrics
             driver.save_screenshot(str(tmp_path / "acks.png"))
+
+            # A treaty file and an overdue parliamentary question show in their panel.
+            opened = example_envelope(
+                "treaty.file_opened", 1, sender="gs-treaties", recipients=("gs-legal",)
+            )
+            publish_as(s, "gs-treaties", opened)
+            late = example_envelope("chamber.question", 1, sender="chamber", recipients=("gs",))
+            publish_as(s, "chamber", late)
+            wait_until(
+                driver,
+                lambda d: text_of(d, "#questions-overdue", "data-overdue") == "1",
+                "overdue question shown",
+            )
+            assert text_of(driver, "#treaties-count", "data-count") == "1"
+            group = 'tr[data-group="signed|gs-treaties"]'
+            assert text_of(driver, group, "data-files") == "1"
+            assert "parliamentary question overdue" in (
+                text_of(driver, "#breaches", "textContent") or ""
+            )
+            metrics = hub.get("/metrics").text
+            assert "liaison_questions_overdue 1.0" in metrics
+            assert 'liaison_treaty_files{step="signed",waiting_on="gs-treaties"} 1.0' in metrics

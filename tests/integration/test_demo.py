@@ -34,3 +34,10 @@ def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings)
     assert "letter gs → palace registered as MAEE/" in out
     assert "receipt.registered back at gs" in out
     assert "escalation to duty-officer and emb-paris: no receipt.received from dir-european" in out
+    # Treaty files and parliamentary questions.
+    assert (
+        "palace's early palace.promulgation not applied, gs-treaties told: promulgated skips" in out
+    )
+    assert "moved TR-2026-031 to entered_into_force" in out
+    assert "DEMO-1 (economic relations) assigned to dir-economic, answered on time" in out
+    assert "DEMO-2 (consular assistance) was due" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
@@ -11,6 +12,7 @@ from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
 from schemas.examples import example_envelope
 from schemas.missions import CableV1, CableV2, downgrade_cable
+from schemas.treaties import TreatyStage, TreatyStageReached, TreatyStageReachedV2, TreatyStep
 from schemas.types import Payload, Precedence
 
 REGISTRY = default_registry()
@@ -109,3 +111,49 @@ class TestEvolutionRule:
             CableV2.model_validate(v1.model_dump()).model_dump(exclude={"caveats", "references"})
             == v1.model_dump()
         )
+
+
+class TestTreatyVersions:
+    def test_council_of_state_opinion_reaches_v1_as_the_tabled_stage(self) -> None:
+        """A v1 consumer sees a v2 Council of State opinion as the file still at the tabled bill."""
+        original = example_envelope("treaty.stage_reached", 2, sender="council-of-state")
+        adapted = REGISTRY.adapt(original, known=[1])
+        assert adapted.schema_version == 1
+        assert type(adapted.payload) is TreatyStageReached
+        assert adapted.payload.stage is TreatyStage.BILL_OF_APPROVAL_TABLED
+        assert "step" not in adapted.to_jsonable()["payload"]
+
+    def test_step_must_lie_at_its_stage(self) -> None:
+        """A step declared at another v1 stage than its own is refused with the reason."""
+        with pytest.raises(ValueError, match="lies at stage promulgated"):
+            TreatyStageReachedV2(
+                treaty_reference="TR-1",
+                stage=TreatyStage.SUBMITTED,
+                step=TreatyStep.PUBLISHED_IN_JOURNAL_OFFICIEL,
+                reached_on=date(2025, 11, 7),
+                memorial_reference="A-2025-512",
+            )
+
+    def test_publication_needs_its_memorial_reference(self) -> None:
+        """A publication in the Journal officiel without its Mémorial reference is refused."""
+        with pytest.raises(ValueError, match="memorial_reference"):
+            TreatyStageReachedV2(
+                treaty_reference="TR-1",
+                stage=TreatyStage.PROMULGATED,
+                step=TreatyStep.PUBLISHED_IN_JOURNAL_OFFICIEL,
+                reached_on=date(2025, 11, 7),
+            )
+
+    @pytest.mark.parametrize("type_", ["council.decision", "chamber.vote", "palace.promulgation"])
+    def test_treaty_reference_is_dropped_for_v1_consumers(self, type_: str) -> None:
+        """The institutions' v2 messages reach v1 consumers without the treaty reference."""
+        original = example_envelope(type_, 2, sender="x-y")
+        adapted = REGISTRY.adapt(original, known=[1])
+        assert "treaty_reference" not in adapted.to_jsonable()["payload"]
+        assert REGISTRY.decode(adapted.encode()) == adapted
+
+    def test_every_step_has_a_rank_and_the_second_votes_share_one(self) -> None:
+        """The procedure is ordered; dispensation and a held second vote are alternatives."""
+        assert TreatyStep.SECOND_VOTE_DISPENSED.rank == TreatyStep.SECOND_VOTE_HELD.rank
+        ranks = [step.rank for step in TreatyStep]
+        assert ranks == sorted(ranks)

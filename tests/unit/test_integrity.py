@@ -169,10 +169,12 @@ class TestReceiptTokens:
         )
         env = env.model_copy(update={"created_at": NOW - timedelta(seconds=1)})
         decision = route(ctx, env, "gs-treaties")
+        # gs-legal: a rule; gs-procedures: the treaty file's observer copy
         assert [d.routing_key for d in decision.deliveries] == [
             "council",
             "gs-legal",
-        ]  # legal: a rule
+            "gs-procedures",
+        ]
         for copy in decision.deliveries:
             expected = receipt_token(SECRET, str(env.message_id), copy.routing_key, "gs-treaties")
             assert copy.headers == {wire.H_RECEIPT_TOKEN: expected}

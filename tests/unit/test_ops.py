@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -550,3 +551,19 @@ class TestRetryRefusals:
     def test_an_unroutable_letter_from_the_router_is_relayed(self) -> None:
         """The ordinary case stays possible: an inbox that was missing, now there."""
         assert self._problem(letter()) is None
+
+
+class TestQuestionsOverdue:
+    def test_an_overdue_question_is_a_breach(self) -> None:
+        """A parliamentary question past its deadline makes `liaison status` breach, naming it."""
+        base = status()
+        late = dataclasses.replace(
+            base,
+            questions_overdue=("question 1874 (x) assigned to dir-consular was due 2026-12-01",),
+            questions_open=3,
+        )
+        breaches = evaluate(late, max_age_s=60)
+        assert [(b.kind, b.queue) for b in breaches] == [("questions_overdue", "procedures")]
+        assert "question 1874" in breaches[0].message
+        assert status_json(late, max_age_s=60)["questions"] == {"open": 3, "overdue": 1}
+        assert evaluate(dataclasses.replace(late, questions_overdue=()), max_age_s=60) == []

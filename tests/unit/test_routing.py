@@ -71,12 +71,13 @@ class TestRouted:
         assert canonical_json(received.envelope) == body  # kept exactly as it arrived
 
     def test_treaty_messages_are_copied_to_the_legal_service(self, ctx: RoutingContext) -> None:
-        """The treaties rule adds gs-legal to a treaty message's explicit recipients."""
+        """The treaties rule adds gs-legal (and the procedures service's observer copy)."""
         body = envelope("treaty.stage_reached", "gs-treaties", ("council",)).encode()
         decision = route(ctx, body, "gs-treaties")
-        assert [d.routing_key for d in decision.deliveries] == ["council", "gs-legal"]
+        expected = ["council", "gs-legal", "gs-procedures"]
+        assert [d.routing_key for d in decision.deliveries] == expected
         routed = next(e for e in decision.events if e.event is EventKind.ROUTED)
-        assert routed.recipients == ("council", "gs-legal")
+        assert routed.recipients == tuple(expected)
 
     def test_flash_cable_also_goes_to_the_duty_officer(self, ctx: RoutingContext) -> None:
         """A FLASH cable reaches the duty officer; a ROUTINE one does not."""

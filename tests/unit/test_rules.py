@@ -36,8 +36,10 @@ class TestBundledRules:
 
     @pytest.mark.parametrize("type_", ["treaty.file_opened", "treaty.stage_reached"])
     def test_treaty_files_copied_to_legal(self, rules: Rules, type_: str) -> None:
-        """Every treaty message also goes to the legal service."""
-        assert rules.extra_recipients(type_, "gs-treaties", ROUTINE, INTERNAL) == ("gs-legal",)
+        """Every treaty message also goes to the legal service (and the procedures service,
+        which follows the file)."""
+        extra = rules.extra_recipients(type_, "gs-treaties", ROUTINE, INTERNAL)
+        assert extra == ("gs-legal", "gs-procedures")
 
     def test_flash_cable_to_duty_officer(self, rules: Rules) -> None:
         """A FLASH cable also goes to the duty officer (and the procedures service, to chase it)."""
@@ -57,8 +59,10 @@ class TestBundledRules:
         assert extra == ("gs-security",)
 
     def test_chamber_question_to_gs(self, rules: Rules) -> None:
-        """A parliamentary question also goes to the General Secretariat."""
-        assert rules.extra_recipients("chamber.question", "chamber", ROUTINE, INTERNAL) == ("gs",)
+        """A parliamentary question also goes to the General Secretariat (and the procedures
+        service, which follows it to its deadline)."""
+        extra = rules.extra_recipients("chamber.question", "chamber", ROUTINE, INTERNAL)
+        assert extra == ("gs", "gs-procedures")
 
     @pytest.mark.parametrize("type_", ["receipt.received", "receipt.answered"])
     def test_receipts_go_only_to_the_procedures_service(self, rules: Rules, type_: str) -> None:

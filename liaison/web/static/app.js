@@ -137,6 +137,43 @@
     $("acks-panel").hidden = !data.deployed;
   }
 
+  function renderCases(data) {
+    const tbody = $("treaties").tBodies[0];
+    const seen = new Set();
+    let files = 0;
+    for (const group of data.treaties || []) {
+      const key = `${group.step}|${group.waiting_on.join(" ")}`;
+      const row = rowFor(tbody, "data-group", key);
+      row.dataset.files = String(group.files);
+      row.replaceChildren();
+      cell(row, group.step, "name");
+      cell(row, group.waiting_on.join(", ") || "nobody (in force)", "waiting");
+      cell(row, String(group.files), "num");
+      files += group.files;
+      seen.add(key);
+    }
+    dropOthers(tbody, "data-group", seen);
+    const count = $("treaties-count");
+    count.dataset.count = String(files);
+    count.textContent = String(files);
+    const questions = data.questions || { open: 0, overdue: [] };
+    const open = $("questions-open");
+    open.dataset.count = String(questions.open);
+    open.textContent = String(questions.open);
+    const late = $("questions-overdue");
+    late.dataset.overdue = String(questions.overdue.length);
+    late.textContent = questions.overdue.length ? `${questions.overdue.length} overdue` : "";
+    const list = $("questions-late");
+    list.replaceChildren();
+    for (const text of questions.overdue) {
+      const item = document.createElement("li");
+      item.textContent = text;
+      item.className = "bad";
+      list.appendChild(item);
+    }
+    $("cases-panel").hidden = !data.deployed;
+  }
+
   function renderTraffic(data) {
     const tbody = $("traffic").tBodies[0];
     const seen = new Set();
@@ -311,6 +348,7 @@
       getJSON("/api/traffic").then(renderTraffic),
       getJSON("/api/dead-letters").then(renderDeadLetters),
       getJSON("/api/acks").then(renderAcks),
+      getJSON("/api/cases").then(renderCases),
     ]);
     const failed = results.filter((r) => r.status === "rejected");
     updated.dataset.ok = String(failed.length === 0);

@@ -1,0 +1,151 @@
+"""Treaty files and question cases in the procedures store, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from liaison.procedures import case_store, core
+from liaison.procedures import tables as t
+from liaison.procedures.bootstrap import policy as build_policy
+from liaison.procedures.store import Store
+from liaison.settings import Settings
+from schemas.catalog import default_registry
+from schemas.chamber import ParliamentaryAnswer, ParliamentaryQuestion
+from schemas.envelope import Envelope, new_envelope
+from schemas.palace import PromulgationV2
+from schemas.procedures import ProcedureAnomaly, ProcedureEscalation
+from schemas.registry import Registry
+from schemas.treaties import TreatyFileOpened, TreatyKind, TreatyStageReachedV2, TreatyStep
+from schemas.types import Payload
+
+POLICY = build_policy(Settings())
+REGISTRY: Registry = default_registry()
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.open(database_url, check=False)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def env(payload: Payload, sender: str, at: datetime = T0) -> Envelope[Payload]:
+    return new_envelope(payload, sender=sender, recipients=("gs",), created_at=at)
+
+
+def outbox(store: Store) -> list[Envelope[Payload]]:
+    return [REGISTRY.decode(row.body) for row in store.unsent()]
+
+
+def opened() -> Envelope[Payload]:
+    return env(
+        TreatyFileOpened(
+            treaty_reference="TR-9",
+            title="Accord",
+            kind=TreatyKind.BILATERAL,
+            parties=("Luxembourg", "Cap-Vert"),
+            signed_on=date(2026, 11, 2),
+        ),
+        "gs-treaties",
+    )
+
+
+class TestTreatyFiles:
+    def test_a_file_is_kept_and_read_back_whole(self, store: Store) -> None:
+        """The file survives the database: step, who is waited on, and its timeline."""
+        submitted = TreatyStageReachedV2(
+            treaty_reference="TR-9", stage=TreatyStep.SUBMITTED.stage, reached_on=date(2026, 12, 1)
+        )
+        store.consume_many(
+            POLICY, [(opened(), None), (env(submitted, "gs-treaties"), None)], stamp=T0
+        )
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+            row = db.execute(select(t.treaty_file)).one()
+        assert file is not None and file.step is TreatyStep.SUBMITTED
+        assert [e.what for e in file.timeline] == ["signed on 2026-11-02", "submitted"]
+        assert (row.step, row.waiting_on) == ("submitted", "council")
+
+    def test_an_out_of_order_message_is_an_anomaly_told_once(self, store: Store) -> None:
+        """A promulgation before the vote: not applied, one notice to the treaties service."""
+        promulgated = PromulgationV2(
+            act_reference="L-1",
+            title="Loi",
+            promulgated_on=date(2027, 1, 5),
+            treaty_reference="TR-9",
+        )
+        message = env(promulgated, "palace")
+        store.consume_many(POLICY, [(opened(), None), (message, None)], stamp=T0)
+        assert store.consume(POLICY, message, stamp=T0) is False  # a redelivery
+        (notice,) = outbox(store)
+        assert isinstance(notice.payload, ProcedureAnomaly)
+        assert notice.recipients == ("gs-treaties",)
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is None and file.anomalies == 1
+
+    def test_an_expectation_fires_once(self, store: Store) -> None:
+        """Past the Government Council's expected month, one escalation, however many sweeps."""
+        submitted = TreatyStageReachedV2(
+            treaty_reference="TR-9", stage=TreatyStep.SUBMITTED.stage, reached_on=date(2026, 12, 1)
+        )
+        store.consume_many(
+            POLICY, [(opened(), None), (env(submitted, "gs-treaties"), None)], stamp=T0
+        )
+        later = T0 + timedelta(days=31)
+        fired = [store.fire(POLICY, d, stamp=later) for d in store.due(later)]
+        assert fired == [True]
+        assert store.due(later) == []
+        (notice,) = outbox(store)
+        assert isinstance(notice.payload, ProcedureEscalation)
+        assert notice.payload.waiting_on == ("council",)
+
+
+def question(deadline: date) -> Envelope[Payload]:
+    return env(
+        ParliamentaryQuestion(
+            question_number="2001",
+            deputy="M. B. Muller",
+            subject="Coopération au Sahel",
+            text="?",
+            asked_on=date(2026, 11, 30),
+            answer_deadline=deadline,
+        ),
+        "chamber",
+    )
+
+
+class TestQuestionCases:
+    def test_the_question_escalates_once_and_the_answer_records_lateness(
+        self, store: Store
+    ) -> None:
+        """Reminders, one escalation at the end of the deadline day, then a late answer."""
+        store.consume(POLICY, question(date(2026, 12, 11)), stamp=T0)
+        with store.reading() as db:
+            case = case_store.load_question(db, "2001")
+        assert case is not None and case.assigned_to == "dir-cooperation"
+        after = case.due_at + timedelta(minutes=1)
+        fired = [store.fire(POLICY, d, stamp=after) for d in store.due(after)]
+        assert fired == [True, True, True]  # reminders 7 and 2 working days before, escalation
+        assert store.due(after + timedelta(days=3)) == []
+        kinds = [m.type for m in outbox(store)]
+        assert kinds == ["procedure.reminder", "procedure.reminder", "procedure.escalation"]
+        answer = ParliamentaryAnswer(
+            question_number="2001", text="...", answered_on=date(2026, 12, 14)
+        )
+        store.consume(POLICY, env(answer, "gs", after), stamp=after)
+        with store.reading() as db:
+            closed = case_store.load_question(db, "2001")
+        assert closed is not None and not closed.open and closed.days_late == 3
+
+
+def test_policy_carries_the_bundled_configuration() -> None:
+    """The service's policy holds the bundled treaty and question rules."""
+    assert isinstance(POLICY, core.Policy)
+    assert POLICY.questions is not None and POLICY.questions.reminders == (7, 2)
