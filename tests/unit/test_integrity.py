@@ -178,7 +178,9 @@ class TestReceiptTokens:
         for copy in decision.deliveries:
             expected = receipt_token(SECRET, str(env.message_id), copy.routing_key, "gs-treaties")
             assert copy.headers == {wire.H_RECEIPT_TOKEN: expected}
-        assert len({d.headers[wire.H_RECEIPT_TOKEN] for d in decision.deliveries}) == 3  # one per recipient
+        assert (
+            len({d.headers[wire.H_RECEIPT_TOKEN] for d in decision.deliveries}) == 3
+        )  # one per recipient
 
     def test_receipt_with_its_copys_token_is_accepted(self, ctx: RoutingContext) -> None:
         """The recipient's receipt, carrying the token of its copy, is delivered and enters the original's history."""
