@@ -12,7 +12,15 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from schemas.chamber import ChamberVote, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome
-from schemas.communication import Briefing, Language, PressRelease
+from schemas.communication import (
+    Briefing,
+    Language,
+    PressRelease,
+    ReleaseApproved,
+    ReleasePublished,
+    ReleaseRetracted,
+    ReleaseWithdrawn,
+)
 from schemas.correspondence import Attachment, Letter, OfficialNote
 from schemas.council import AgendaItemSubmitted, CouncilDecision, Decision
 from schemas.envelope import Envelope, new_envelope
@@ -27,7 +35,7 @@ from schemas.missions import (
 )
 from schemas.ona import Figure, OnaReport
 from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation
-from schemas.procedures import ProcedureEscalation, ProcedureReminder
+from schemas.procedures import ProcedureEscalation, ProcedureRefusal, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.treaties import TreatyFileOpened, TreatyKind, TreatyStage, TreatyStageReached
 from schemas.types import Classification, Payload, Precedence
@@ -202,6 +210,28 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         ),
         delivered_on=date(2025, 3, 17),
     ),
+    ("icc.release_approved", 1): lambda: ReleaseApproved(
+        release_message_id=_ORIGINAL, author="gs-icc", note="Approuvé pour publication."
+    ),
+    ("icc.release_withdrawn", 1): lambda: ReleaseWithdrawn(
+        release_message_id=_ORIGINAL, author="gs-icc", reason="Visite reportée."
+    ),
+    ("icc.release_published", 1): lambda: ReleasePublished(
+        release_message_id=_ORIGINAL,
+        author="gs-icc",
+        title="Le Ministre reçoit son homologue slovène",
+        body="Le Ministre des Affaires étrangères et européennes a reçu ce jour son homologue.",
+        languages=(Language.FR, Language.EN),
+        published_at=datetime(2025, 3, 12, 10, 0, tzinfo=UTC),
+        approved_by="gs-dsg",
+    ),
+    ("icc.release_retracted", 1): lambda: ReleaseRetracted(
+        release_message_id=_ORIGINAL,
+        author="gs-icc",
+        withdrawn_at=datetime(2025, 3, 12, 11, 0, tzinfo=UTC),
+        withdrawn_by="gs-icc",
+        reason="Visite reportée.",
+    ),
     ("legal.opinion_requested", 1): lambda: OpinionRequested(
         question="La convention requiert-elle une loi d'approbation?",
         context="Convention bilatérale de sécurité sociale signée le 12 mars 2025.",
@@ -253,6 +283,13 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         waiting_on=("dir-political",),
         awaited="receipt.received",
         text="Câble FLASH non accusé dans les 15 minutes.",
+    ),
+    ("procedure.refusal", 1): lambda: ProcedureRefusal(
+        procedure="release",
+        subject_message_id=_ANSWER,
+        subject_type="icc.release_approved",
+        subject_sender="gs-icc",
+        reason="a release cannot be approved by its own author",
     ),
 }
 

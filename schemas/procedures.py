@@ -49,6 +49,19 @@ class ProcedureEscalation(_ProcedureNotice):
     version: ClassVar[int] = 1
 
 
-MODELS: tuple[type[Payload], ...] = (ProcedureReminder, ProcedureEscalation)
+class ProcedureRefusal(Payload):
+    """A procedure refused a message (e.g. a self-approval): the sender learns why."""
 
-__all__ = ["MODELS", "ProcedureEscalation", "ProcedureReminder"]
+    message_type: ClassVar[str] = "procedure.refusal"
+    version: ClassVar[int] = 1
+
+    procedure: Line
+    subject_message_id: UUID
+    subject_type: TypeName
+    subject_sender: ParticipantCode
+    reason: Line
+
+
+MODELS: tuple[type[Payload], ...] = (ProcedureReminder, ProcedureEscalation, ProcedureRefusal)
+
+__all__ = ["MODELS", "ProcedureEscalation", "ProcedureRefusal", "ProcedureReminder"]

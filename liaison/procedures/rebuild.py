@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from liaison.audit.query import iter_records
-from liaison.procedures import core
+from liaison.procedures import core, releases
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store, make_engine
+from schemas.communication import ReleasePublished
 from schemas.errors import ContractError
 from schemas.registry import Registry
 
@@ -35,6 +36,7 @@ COMPARED: Mapping[str, tuple[str, ...]] = {
     "ack_expected": tuple(c.name for c in t.ack_expected.columns),
     "deadline": tuple(c.name for c in t.deadline.columns),
     "outbox": ("message_id", "source", "routing_key"),
+    "icc_release": tuple(c.name for c in t.icc_release.columns),
 }
 
 
@@ -90,9 +92,25 @@ def fold_ledger(
             envelope.sender == policy.code
             and envelope.type == "procedure.escalation"
             and target.record_fired(envelope, body)
+        ) or (
+            envelope.sender == policy.code
+            and isinstance(envelope.payload, ReleasePublished)
+            and _embargo_fired(target, policy, envelope, envelope.payload)
         ):
             report.escalations += 1
     return report
+
+
+def _embargo_fired(
+    target: Store, policy: core.Policy, envelope: Any, payload: ReleasePublished
+) -> bool:
+    """The ledger shows an embargoed release published: fire its deadline as the sweeper did."""
+    key = core.message_key(payload.author, payload.release_message_id)
+    deadline = core.Deadline(
+        releases.deadline_id(key), releases.RELEASE_PROCEDURE, key, payload.published_at
+    )
+    # The sweeper dated the published message with the moment it fired the deadline.
+    return target.fire(policy, deadline, stamp=envelope.created_at)
 
 
 def snapshot(store: Store) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from liaison.errors import LiaisonError
-from liaison.procedures import core
+from liaison.procedures import core, release_store, releases
 from liaison.procedures import tables as t
 from schemas.envelope import Envelope
 from schemas.types import Payload
@@ -196,10 +196,15 @@ class Store:
                 if inserted is None:
                     applied.append(False)
                     continue
+                applied.append(True)
+                if releases.concerns(envelope.type):
+                    release_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
+                    continue
                 view = self._view(db, core.needs(envelope))
                 effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
                 self._apply(db, effects, source=key)
-                applied.append(True)
         return applied
 
     def _insert_ignore(self, table: Any) -> Any:
@@ -386,6 +391,10 @@ class Store:
             )
             if claimed.rowcount != 1:
                 return False
+            if deadline.procedure == releases.RELEASE_PROCEDURE:
+                return release_store.fire(
+                    db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox
+                )
             row = db.execute(
                 select(t.ack_watch).where(t.ack_watch.c.key == deadline.subject_key)
             ).one()

@@ -118,6 +118,28 @@ outbox = Table(
     Column("sent_at", DateTime, nullable=True),
 )
 
+#: The ICC's press releases: draft → approved → published, or withdrawn (``releases.py``).
+icc_release = Table(
+    "icc_release",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    Column("author", String(40), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("languages", String(40), nullable=False),  # space-separated codes
+    Column("embargo_until", DateTime, nullable=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("approved_by", String(40), nullable=True),
+    Column("approved_at", DateTime, nullable=True),
+    Column("publish_at", DateTime, nullable=True),
+    Column("published_at", DateTime, nullable=True, index=True),
+    Column("withdrawn_by", String(40), nullable=True),
+    Column("withdrawn_at", DateTime, nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+)
+
 
 def naive(moment: datetime) -> datetime:
     """UTC without tzinfo, as stored."""
@@ -135,6 +157,7 @@ __all__ = [
     "aware",
     "consumed",
     "deadline",
+    "icc_release",
     "metadata",
     "naive",
     "outbox",
