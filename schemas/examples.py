@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from schemas.chamber import ChamberVote, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome
+from schemas.committee import (
+    BudgetLineOpened,
+    DecisionRecorded,
+    ExpenseCommitted,
+    ExpensePaid,
+    MeetingConvened,
+    MinutesAdopted,
+    OverspendEscalated,
+)
 from schemas.communication import (
     Briefing,
     Language,
@@ -283,6 +293,56 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         waiting_on=("dir-political",),
         awaited="receipt.received",
         text="Câble FLASH non accusé dans les 15 minutes.",
+    ),
+    ("committee.meeting_convened", 1): lambda: MeetingConvened(
+        meeting_reference="CCIIOE-2026-03",
+        meeting_on=date(2026, 3, 18),
+        place="Hôtel Saint-Maximin",
+        agenda_items=("Adoption du procès-verbal", "Locaux de l'Office européen du parquet"),
+    ),
+    ("committee.minutes_adopted", 1): lambda: MinutesAdopted(
+        meeting_reference="CCIIOE-2026-02", adopted_on=date(2026, 3, 18), summary="Adopté."
+    ),
+    ("committee.decision_recorded", 1): lambda: DecisionRecorded(
+        meeting_reference="CCIIOE-2026-03",
+        decision_reference="D-2026-07",
+        text="Le comité approuve l'aménagement des locaux au Kirchberg.",
+    ),
+    ("committee.budget_line_opened", 1): lambda: BudgetLineOpened(
+        line="6.1.2",
+        year=2026,
+        label="Aménagement de locaux",
+        amount=Decimal("50000.00"),
+        currency="EUR",
+    ),
+    ("committee.expense_committed", 1): lambda: ExpenseCommitted(
+        commitment_reference="ENG-2026-014",
+        line="6.1.2",
+        year=2026,
+        amount=Decimal("12500.50"),
+        currency="EUR",
+        supporting_reference="BC-2026-0147",
+        description="Cloisons mobiles",
+    ),
+    ("committee.expense_paid", 1): lambda: ExpensePaid(
+        commitment_reference="ENG-2026-014",
+        line="6.1.2",
+        year=2026,
+        amount=Decimal("12500.50"),
+        currency="EUR",
+        supporting_reference="FAC-2026-0331",
+        paid_on=date(2026, 4, 2),
+    ),
+    ("committee.overspend_escalated", 1): lambda: OverspendEscalated(
+        subject_message_id=_ORIGINAL,
+        subject_sender="cciioe",
+        subject_type="committee.expense_committed",
+        line="6.1.2",
+        year=2026,
+        currency="EUR",
+        amount=Decimal("60000.00"),
+        available=Decimal("37499.50"),
+        text="L'engagement dépasse le disponible de la ligne 6.1.2 (2026).",
     ),
     ("procedure.refusal", 1): lambda: ProcedureRefusal(
         procedure="release",

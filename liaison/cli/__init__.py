@@ -120,6 +120,7 @@ def _register() -> None:
     from liaison.cli import (  # noqa: PLC0415
         audit_cmd,
         bench_cmd,
+        committee_cmd,
         demo_cmd,
         ops_cmd,
         procedures_cmd,
@@ -138,6 +139,7 @@ def _register() -> None:
     commands.append(audit_cmd.audit)
     commands.extend(ops_cmd.COMMANDS)
     commands.extend(procedures_cmd.COMMANDS)
+    commands.extend(committee_cmd.COMMANDS)
     commands.append(producers_cli.send)
     for command in commands:
         main.add_command(command)

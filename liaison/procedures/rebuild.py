@@ -37,6 +37,10 @@ COMPARED: Mapping[str, tuple[str, ...]] = {
     "deadline": tuple(c.name for c in t.deadline.columns),
     "outbox": ("message_id", "source", "routing_key"),
     "icc_release": tuple(c.name for c in t.icc_release.columns),
+    "committee_meeting": tuple(c.name for c in t.committee_meeting.columns),
+    "committee_decision": tuple(c.name for c in t.committee_decision.columns),
+    "committee_line": tuple(c.name for c in t.committee_line.columns),
+    "committee_entry": tuple(c.name for c in t.committee_entry.columns),
 }
 
 

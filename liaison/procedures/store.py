@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from liaison.errors import LiaisonError
-from liaison.procedures import core, release_store, releases
+from liaison.procedures import committee, committee_store, core, release_store, releases
 from liaison.procedures import tables as t
 from schemas.envelope import Envelope
 from schemas.types import Payload
@@ -199,6 +199,11 @@ class Store:
                 applied.append(True)
                 if releases.concerns(envelope.type):
                     release_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
+                    continue
+                if committee.concerns(envelope.type):
+                    committee_store.consume(
                         db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
                     )
                     continue

@@ -140,6 +140,57 @@ icc_release = Table(
     Column("withdrawn_reason", Text, nullable=True),
 )
 
+#: The committee's meetings (``committee.py``); agenda as a JSON list.
+committee_meeting = Table(
+    "committee_meeting",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("meeting_on", Date, nullable=False, index=True),
+    Column("place", Text, nullable=True),
+    Column("agenda", Text, nullable=False),
+    Column("convened_key", String(120), nullable=False),
+    Column("minutes_adopted_on", Date, nullable=True),
+    Column("minutes_summary", Text, nullable=True),
+)
+
+#: The committee's decisions.
+committee_decision = Table(
+    "committee_decision",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("meeting_reference", String(64), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("message_key", String(120), nullable=False),
+)
+
+#: Budget lines per year; amounts are exact decimal text (SQLite has no exact numeric).
+committee_line = Table(
+    "committee_line",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("label", Text, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("budgeted", String(24), nullable=False),
+)
+
+#: Commitments and payments as booked, by the message that booked them.
+committee_entry = Table(
+    "committee_entry",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("line", String(32), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("amount", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("supporting_reference", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("overspend", Boolean, nullable=False),
+)
+
 
 def naive(moment: datetime) -> datetime:
     """UTC without tzinfo, as stored."""
@@ -155,6 +206,10 @@ __all__ = [
     "ack_expected",
     "ack_watch",
     "aware",
+    "committee_decision",
+    "committee_entry",
+    "committee_line",
+    "committee_meeting",
     "consumed",
     "deadline",
     "icc_release",
