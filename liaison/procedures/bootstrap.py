@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
-from liaison.procedures.config import AckRules
+from liaison.procedures.config import AckRules, ExpectedReport
 from liaison.procedures.core import Policy
 from liaison.settings import Settings
 
@@ -18,7 +18,8 @@ def policy(settings: Settings) -> Policy:
     if CODE not in directory:
         raise ConfigError(f"the directory has no participant {CODE!r} for the procedures service")
     rules = AckRules.load(settings.acks_path, directory)
-    return Policy(CODE, settings.registry_prefix, directory, rules)
+    reports = (ExpectedReport(due_day=settings.ona_report_due_day),)
+    return Policy(CODE, settings.registry_prefix, directory, rules, reports)
 
 
 __all__ = ["CODE", "policy"]

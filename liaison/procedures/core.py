@@ -31,7 +31,7 @@ from uuid import UUID, uuid5
 
 from liaison.directory import Directory
 from liaison.procedures.calendar import local_date
-from liaison.procedures.config import AckRules
+from liaison.procedures.config import AckRules, ExpectedReport
 from schemas import wire
 from schemas.correspondence import Letter, OfficialNote
 from schemas.envelope import Envelope, new_envelope
@@ -60,6 +60,8 @@ class Policy:
     prefix: str
     directory: Directory
     ack_rules: AckRules
+    #: Periodic reports expected (``reports.py``); none unless configured.
+    reports: tuple[ExpectedReport, ...] = ()
 
 
 @dataclass(frozen=True)

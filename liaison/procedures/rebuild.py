@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select
 
 from liaison.audit.query import iter_records
-from liaison.procedures import core, releases
+from liaison.procedures import core, releases, reports
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store, make_engine
 from schemas.communication import ReleasePublished
 from schemas.errors import ContractError
+from schemas.procedures import ProcedureEscalation
 from schemas.registry import Registry
 
 #: Per table, the columns compared (what a fold decides; not when a copy was sent).
@@ -94,6 +96,12 @@ def fold_ledger(
             report.folded += 1
         elif (
             envelope.sender == policy.code
+            and isinstance(envelope.payload, ProcedureEscalation)
+            and envelope.payload.procedure == reports.REPORT_PROCEDURE
+        ):
+            report.escalations += _report_fired(target, policy, envelope, envelope.payload)
+        elif (
+            envelope.sender == policy.code
             and envelope.type == "procedure.escalation"
             and target.record_fired(envelope, body)
         ) or (
@@ -102,7 +110,19 @@ def fold_ledger(
             and _embargo_fired(target, policy, envelope, envelope.payload)
         ):
             report.escalations += 1
+    # The sweeper opens the current month's expected reports; so does the rebuild.
+    target.expect_reports(policy, datetime.now(UTC))
     return report
+
+
+def _report_fired(
+    target: Store, policy: core.Policy, envelope: Any, payload: ProcedureEscalation
+) -> int:
+    for expected in policy.reports:
+        deadline_id = reports.subject_of(expected, payload)
+        if deadline_id is not None and target.record_report_fired(policy, deadline_id, envelope):
+            return 1
+    return 0
 
 
 def _embargo_fired(
