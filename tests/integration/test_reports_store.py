@@ -45,3 +45,23 @@ def test_report_in_time_cancels_the_escalation(store: Store) -> None:
 def test_report_before_the_month_was_swept_still_counts(store: Store) -> None:
     store.consume(POLICY, report(date(2026, 11, 1)), stamp=NOV)
     assert sweep(store, DUE + timedelta(days=1)) == []
+
+
+def test_rebuild_marks_the_same_report_deadline_fired(database_url: str, store: Store) -> None:
+    """From the escalation alone (as the ledger holds it), the rebuild reaches the live rows."""
+    from liaison.procedures import rebuild
+    from schemas.catalog import default_registry
+
+    sweep(store, NOV)
+    sweep(store, DUE)
+    [row] = store.unsent()
+    escalation = default_registry().decode(row.body)
+    target = Store.open("sqlite://", check=False)
+    try:
+        target.migrate()
+        assert rebuild._report_fired(target, POLICY, escalation, escalation.payload) == 1  # type: ignore[arg-type]
+        target.expect_reports(POLICY, DUE)
+        store.expect_reports(POLICY, DUE)
+        assert rebuild.differences(store, target) == []
+    finally:
+        target.close()
