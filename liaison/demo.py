@@ -27,6 +27,7 @@ from liaison.credentials import participant_connection
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
 from liaison.procedures.demo import demo_settings, env_names, run_procedures_demo
+from liaison.procedures.demo_secretariat import run_secretariat_demo
 from liaison.settings import Settings
 from liaison.topology import apply, rotation_hint
 from schemas import wire
@@ -278,6 +279,7 @@ def run_demo(
         _print(items, outcome, echo)
         _start_procedures(settings, log_dir, stack)
         run_procedures_demo(settings, echo, ack_deadline=ack_deadline)
+        run_secretariat_demo(settings, echo)
         if summary_only:
             full(summary_line(items, outcome))
         if keep_running:

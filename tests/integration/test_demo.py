@@ -34,3 +34,7 @@ def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings)
     assert "letter gs → palace registered as MAEE/" in out
     assert "receipt.registered back at gs" in out
     assert "escalation to duty-officer and emb-paris: no receipt.received from dir-european" in out
+    # The Secretariat: a release on the feed after its embargo, an overspend, a FLASH incident.
+    assert "(0 entries before the embargo, 1 after)" in out
+    assert "booked and escalated to gs" in out
+    assert "duty-officer and gs receive it as FLASH" in out
