@@ -172,3 +172,33 @@ def test_property_raised_iff_serious_and_not_already_flash(
     assert ("duty-officer" in delivered) is serious
     raised = serious and precedence is not Precedence.FLASH
     assert set(delivered.values()) == ({"FLASH"} if raised else {None})
+
+
+def test_serve_refuses_to_start_naming_the_rule(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from liaison.cli import main
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        RULE.format(
+            name="typo-rule",
+            type="mission.security_incident",
+            field="severty",
+            op=">=",
+            value='"high"',
+        ),
+        encoding="utf-8",
+    )
+    done = CliRunner().invoke(
+        main,
+        ["serve"],
+        env={
+            "LIAISON_RULES_PATH": str(rules),
+            "LIAISON_HTTP_PORT": "0",
+            "LIAISON_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/none",
+        },
+    )
+    assert done.exit_code == 1
+    assert "rule 'typo-rule'" in done.output
+    assert "has no field 'severty'" in done.output
