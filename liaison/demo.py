@@ -28,6 +28,7 @@ from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
 from liaison.procedures.case_demo import run_cases_demo
 from liaison.procedures.demo import demo_settings, env_names, run_procedures_demo
+from liaison.procedures.demo_secretariat import run_secretariat_demo
 from liaison.settings import Settings
 from liaison.topology import apply, rotation_hint
 from schemas import wire
@@ -280,6 +281,7 @@ def run_demo(
         _start_procedures(settings, log_dir, stack)
         run_procedures_demo(settings, echo, ack_deadline=ack_deadline)
         run_cases_demo(settings, echo)
+        run_secretariat_demo(settings, echo)
         if summary_only:
             full(summary_line(items, outcome))
         if keep_running:

@@ -25,7 +25,7 @@ from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ReasonCode
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
-from schemas.types import Payload
+from schemas.types import Payload, Precedence
 
 
 def routed(
@@ -41,6 +41,7 @@ def routed(
     secret: bytes,
     claimed: bool = False,
     message_id: str | None = None,
+    raised: Precedence | None = None,
 ) -> Decision:
     # The caller has usually formatted the id already (a UUID's str() is not free).
     message_id = message_id or str(envelope.message_id)
@@ -78,6 +79,8 @@ def routed(
         {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS} if relay else {}
     )
     sender = envelope.sender
+    # The body is the sender's (maybe signed): a raised precedence travels as a hub header.
+    raised_header = {wire.H_PRECEDENCE: raised.value} if raised is not None else {}
     delivered: list[str] = []
     for code in wanted:
         participant = directory.require(code)
@@ -117,6 +120,7 @@ def routed(
                 # One HMAC per copy: the recipient's proof for a receipt (liaison.tokens).
                 headers={
                     **relay_headers,
+                    **raised_header,
                     wire.H_RECEIPT_TOKEN: receipt_token(secret, message_id, code, sender),
                 },
                 message_id=message_id,

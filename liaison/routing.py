@@ -45,7 +45,7 @@ from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
 from schemas.registry import Registry
 from schemas.signing import public_key_from_b64, verify_data
-from schemas.types import Payload
+from schemas.types import Payload, Precedence
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _decide(
         )
         return refused(incoming, envelope, reused, now)
     try:
-        wanted = _recipients(envelope, ctx, incoming, relay)
+        wanted, raised = _recipients(envelope, ctx, incoming, relay)
     except Refusal as refusal:
         return refused(incoming, envelope, refusal, now)
     claim = window is not None and not relay
@@ -150,6 +150,7 @@ def _decide(
         secret=ctx.receipt_secret,
         claimed=claim,
         message_id=message_id,
+        raised=raised,
     )
     if claim:
         assert window is not None
@@ -276,7 +277,10 @@ def _check_time(envelope: Envelope[Payload], ctx: RoutingContext, now: datetime)
 
 def _recipients(
     envelope: Envelope[Payload], ctx: RoutingContext, incoming: Incoming, relay: str
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], Precedence | None]:
+    """Who gets a copy, and the precedence a content rule raised the delivery to (if any)."""
+    raised: Precedence | None = None
+    content_addresses = False
     if relay == "replay" and wire.H_REPLAY_TO in incoming.headers:
         explicit: tuple[str, ...] = (str(incoming.headers[wire.H_REPLAY_TO]),)
         extra: tuple[str, ...] = ()
@@ -289,6 +293,11 @@ def _recipients(
         extra = ctx.rules.extra_recipients(
             envelope.type, envelope.sender, envelope.precedence, envelope.classification
         )
+        content, content_addresses, precedence = ctx.rules.by_content(envelope)
+        if content:
+            extra = tuple(dict.fromkeys((*extra, *content)))
+        if precedence != envelope.precedence:
+            raised = precedence
     for code in explicit:
         if code not in ctx.directory:
             raise Refusal(
@@ -298,10 +307,14 @@ def _recipients(
             )
     wanted = tuple(dict.fromkeys((*explicit, *extra)))
     # Observer copies (the registry's) alone do not make a message deliverable.
-    addressed = bool(explicit) or (
-        bool(extra)
-        and ctx.rules.addresses(
-            envelope.type, envelope.sender, envelope.precedence, envelope.classification
+    addressed = (
+        bool(explicit)
+        or content_addresses
+        or (
+            bool(extra)
+            and ctx.rules.addresses(
+                envelope.type, envelope.sender, envelope.precedence, envelope.classification
+            )
         )
     )
     if not wanted or not addressed:
@@ -310,7 +323,7 @@ def _recipients(
             "no explicit recipients and no routing rule applies",
             "recipients",
         )
-    return wanted
+    return wanted, raised
 
 
 __all__ = ["Decision", "Incoming", "Outgoing", "RoutingContext", "decide"]

@@ -3,7 +3,9 @@
 Rules are data (``liaison/data/rules.toml``, or the file named by the settings),
 validated at start-up against the directory, so that a rule naming a participant
 that does not exist stops the hub before it routes anything. Applying them is a
-pure function of the message's type, sender, precedence and classification.
+pure function of the message's type, sender, precedence and classification; a
+rule with ``when`` conditions also reads payload fields its types declare (see
+``liaison.conditions``), and may raise the precedence the copies are delivered at.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from liaison.conditions import Condition, Predicate, compile_conditions
 from liaison.directory import Directory, SendPattern
 from liaison.errors import ConfigError
-from schemas.types import Classification, Note, ParticipantCode, Precedence
+from schemas.envelope import Envelope
+from schemas.registry import Registry
+from schemas.types import Classification, Note, ParticipantCode, Payload, Precedence
+
+#: Precedences, most urgent first (the order of ``Precedence``).
+_URGENCY = {p: i for i, p in enumerate(Precedence)}
 
 #: A rule's name, used in errors and in the audit trail's explanations.
 RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")]
@@ -46,6 +54,10 @@ class Rule(BaseModel):
     #: delivered like any copy, but it never makes a message deliverable on its own, so
     #: a letter addressed to nobody is still refused as ``no_recipients``.
     observer: bool = False
+    #: Conditions on payload fields of ``types`` (all must hold); checked at start-up.
+    when: tuple[Condition, ...] | None = Field(default=None, min_length=1, max_length=16)
+    #: The precedence the message is delivered at when this rule applies (never lowered).
+    raise_precedence: Precedence | None = None
     description: Note | None = None
 
     def matches(
@@ -66,30 +78,55 @@ class Rule(BaseModel):
 class Rules:
     """The routing rules, in file order, checked against one directory."""
 
-    __slots__ = ("_addressing", "_cache", "rules")
+    __slots__ = ("_addressing", "_by_type", "_cache", "rules")
 
-    def __init__(self, rules: tuple[Rule, ...], directory: Directory) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], directory: Directory, registry: Registry | None = None
+    ) -> None:
         _check_against(rules, directory)
         self.rules = rules
+        # Rules that read the payload, by exact type: every other message costs one lookup.
+        self._by_type: dict[str, list[tuple[Rule, Predicate]]] = {}
+        content = [rule for rule in rules if rule.when or rule.raise_precedence]
+        if content:
+            if registry is None:
+                from schemas.catalog import default_registry  # noqa: PLC0415
+
+                registry = default_registry()
+            for rule in content:
+                predicates = compile_conditions(rule.name, rule.when or (), rule.types, registry)
+                for type_, predicate in predicates.items():
+                    self._by_type.setdefault(type_, []).append((rule, predicate))
         # The answer depends on four small enums and names only; the router asks
         # for every message, so remember answers (bounded by the combinations met).
         self._cache: dict[tuple[str, str, Precedence, Classification], tuple[str, ...]] = {}
         self._addressing: dict[tuple[str, str, Precedence, Classification], bool] = {}
 
     @classmethod
-    def load(cls, path: Path | None, directory: Directory) -> Rules:
+    def load(
+        cls, path: Path | None, directory: Directory, registry: Registry | None = None
+    ) -> Rules:
         """The rules in ``path``, or the bundled ones when ``path`` is ``None``."""
         if path is None:
             text = resources.files("liaison.data").joinpath("rules.toml").read_text("utf-8")
-            return cls.from_toml_text(text, directory, source="bundled rules.toml")
+            return cls.from_toml_text(
+                text, directory, source="bundled rules.toml", registry=registry
+            )
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
-        return cls.from_toml_text(text, directory, source=str(path))
+        return cls.from_toml_text(text, directory, source=str(path), registry=registry)
 
     @classmethod
-    def from_toml_text(cls, text: str, directory: Directory, *, source: str = "<text>") -> Rules:
+    def from_toml_text(
+        cls,
+        text: str,
+        directory: Directory,
+        *,
+        source: str = "<text>",
+        registry: Registry | None = None,
+    ) -> Rules:
         """Parse and validate a rules file's text; ``source`` names it in errors."""
         try:
             data = tomllib.loads(text)
@@ -102,7 +139,10 @@ class Rules:
         if not isinstance(entries, list):
             raise ConfigError(f"{source}: 'rule' must be [[rule]] tables")
         rules = tuple(_parse_rule(entry, index, source) for index, entry in enumerate(entries))
-        return cls(rules, directory)
+        try:
+            return cls(rules, directory, registry)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -130,7 +170,7 @@ class Rules:
             return cached
         found: dict[str, None] = {}
         for rule in self.rules:
-            if rule.matches(type_, sender, precedence, classification):
+            if rule.when is None and rule.matches(type_, sender, precedence, classification):
                 found.update(dict.fromkeys(code for code in rule.copy_to if code != sender))
         result = tuple(found)
         if len(self._cache) < 100_000:
@@ -151,6 +191,7 @@ class Rules:
             return cached
         result = any(
             not rule.observer
+            and rule.when is None
             and rule.matches(type_, sender, precedence, classification)
             and any(code != sender for code in rule.copy_to)
             for rule in self.rules
@@ -158,6 +199,29 @@ class Rules:
         if len(self._addressing) < 100_000:
             self._addressing[key] = result
         return result
+
+    def by_content(self, envelope: Envelope[Payload]) -> tuple[tuple[str, ...], bool, Precedence]:
+        """The copies the rules that read payloads add, whether one of them addresses the
+        message (is not an observer), and the precedence to deliver at (never lowered)."""
+        candidates = self._by_type.get(envelope.type)
+        precedence = envelope.precedence
+        if not candidates:
+            return (), False, precedence
+        found: dict[str, None] = {}
+        addresses = False
+        sender = envelope.sender
+        for rule, predicate in candidates:
+            if not rule.matches(
+                envelope.type, sender, envelope.precedence, envelope.classification
+            ) or not predicate(envelope.payload):
+                continue
+            copies = [code for code in rule.copy_to if code != sender]
+            found.update(dict.fromkeys(copies))
+            addresses = addresses or (not rule.observer and bool(copies))
+            raised = rule.raise_precedence
+            if raised is not None and _URGENCY[raised] < _URGENCY[precedence]:
+                precedence = raised
+        return tuple(found), addresses, precedence
 
 
 def _parse_rule(entry: Any, index: int, source: str) -> Rule:

@@ -110,6 +110,8 @@ class Settings(BaseModel):
     questions_path: Path | None = None
     #: How often the procedures service looks for due deadlines and unsent messages.
     procedures_sweep_s: float = Field(default=5.0, gt=0)
+    #: ONA's monthly report is due by the end of this day of the following month.
+    ona_report_due_day: int = Field(default=10, ge=1, le=28)
 
     #: The hub's HTTP server (metrics, health, dashboard); 0 turns it off.
     http_port: int = Field(default=8787, ge=0, le=65_535)

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from schemas import (
     chamber,
+    committee,
     communication,
     correspondence,
     council,
@@ -38,6 +39,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     ona,
     receipts,
     procedures,
+    committee,
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from schemas.chamber import (
@@ -19,7 +20,24 @@ from schemas.chamber import (
     QuestionAssigned,
     VoteOutcome,
 )
-from schemas.communication import Briefing, Language, PressRelease
+from schemas.committee import (
+    BudgetLineOpened,
+    DecisionRecorded,
+    ExpenseCommitted,
+    ExpensePaid,
+    MeetingConvened,
+    MinutesAdopted,
+    OverspendEscalated,
+)
+from schemas.communication import (
+    Briefing,
+    Language,
+    PressRelease,
+    ReleaseApproved,
+    ReleasePublished,
+    ReleaseRetracted,
+    ReleaseWithdrawn,
+)
 from schemas.correspondence import Attachment, Letter, OfficialNote
 from schemas.council import AgendaItemSubmitted, CouncilDecision, CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
@@ -34,7 +52,12 @@ from schemas.missions import (
 )
 from schemas.ona import Figure, OnaReport
 from schemas.palace import AudienceRequest, LettersOfCredence, Promulgation, PromulgationV2
-from schemas.procedures import ProcedureAnomaly, ProcedureEscalation, ProcedureReminder
+from schemas.procedures import (
+    ProcedureAnomaly,
+    ProcedureEscalation,
+    ProcedureRefusal,
+    ProcedureReminder,
+)
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.treaties import (
     ContributionAsked,
@@ -269,6 +292,28 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         ),
         delivered_on=date(2025, 3, 17),
     ),
+    ("icc.release_approved", 1): lambda: ReleaseApproved(
+        release_message_id=_ORIGINAL, author="gs-icc", note="Approuvé pour publication."
+    ),
+    ("icc.release_withdrawn", 1): lambda: ReleaseWithdrawn(
+        release_message_id=_ORIGINAL, author="gs-icc", reason="Visite reportée."
+    ),
+    ("icc.release_published", 1): lambda: ReleasePublished(
+        release_message_id=_ORIGINAL,
+        author="gs-icc",
+        title="Le Ministre reçoit son homologue slovène",
+        body="Le Ministre des Affaires étrangères et européennes a reçu ce jour son homologue.",
+        languages=(Language.FR, Language.EN),
+        published_at=datetime(2025, 3, 12, 10, 0, tzinfo=UTC),
+        approved_by="gs-dsg",
+    ),
+    ("icc.release_retracted", 1): lambda: ReleaseRetracted(
+        release_message_id=_ORIGINAL,
+        author="gs-icc",
+        withdrawn_at=datetime(2025, 3, 12, 11, 0, tzinfo=UTC),
+        withdrawn_by="gs-icc",
+        reason="Visite reportée.",
+    ),
     ("legal.opinion_requested", 1): lambda: OpinionRequested(
         question="La convention requiert-elle une loi d'approbation?",
         context="Convention bilatérale de sécurité sociale signée le 12 mars 2025.",
@@ -333,6 +378,63 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         question_number="1874",
         assigned_to="dir-consular",
         note="Assistance consulaire: la Direction des affaires consulaires prépare la réponse.",
+    ),
+    ("committee.meeting_convened", 1): lambda: MeetingConvened(
+        meeting_reference="CCIIOE-2026-03",
+        meeting_on=date(2026, 3, 18),
+        place="Hôtel Saint-Maximin",
+        agenda_items=("Adoption du procès-verbal", "Locaux de l'Office européen du parquet"),
+    ),
+    ("committee.minutes_adopted", 1): lambda: MinutesAdopted(
+        meeting_reference="CCIIOE-2026-02", adopted_on=date(2026, 3, 18), summary="Adopté."
+    ),
+    ("committee.decision_recorded", 1): lambda: DecisionRecorded(
+        meeting_reference="CCIIOE-2026-03",
+        decision_reference="D-2026-07",
+        text="Le comité approuve l'aménagement des locaux au Kirchberg.",
+    ),
+    ("committee.budget_line_opened", 1): lambda: BudgetLineOpened(
+        line="6.1.2",
+        year=2026,
+        label="Aménagement de locaux",
+        amount=Decimal("50000.00"),
+        currency="EUR",
+    ),
+    ("committee.expense_committed", 1): lambda: ExpenseCommitted(
+        commitment_reference="ENG-2026-014",
+        line="6.1.2",
+        year=2026,
+        amount=Decimal("12500.50"),
+        currency="EUR",
+        supporting_reference="BC-2026-0147",
+        description="Cloisons mobiles",
+    ),
+    ("committee.expense_paid", 1): lambda: ExpensePaid(
+        commitment_reference="ENG-2026-014",
+        line="6.1.2",
+        year=2026,
+        amount=Decimal("12500.50"),
+        currency="EUR",
+        supporting_reference="FAC-2026-0331",
+        paid_on=date(2026, 4, 2),
+    ),
+    ("committee.overspend_escalated", 1): lambda: OverspendEscalated(
+        subject_message_id=_ORIGINAL,
+        subject_sender="cciioe",
+        subject_type="committee.expense_committed",
+        line="6.1.2",
+        year=2026,
+        currency="EUR",
+        amount=Decimal("60000.00"),
+        available=Decimal("37499.50"),
+        text="L'engagement dépasse le disponible de la ligne 6.1.2 (2026).",
+    ),
+    ("procedure.refusal", 1): lambda: ProcedureRefusal(
+        procedure="release",
+        subject_message_id=_ANSWER,
+        subject_type="icc.release_approved",
+        subject_sender="gs-icc",
+        reason="a release cannot be approved by its own author",
     ),
 }
 

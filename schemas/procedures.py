@@ -65,6 +65,30 @@ class ProcedureAnomaly(Payload):
     reason: Note
 
 
-MODELS: tuple[type[Payload], ...] = (ProcedureReminder, ProcedureEscalation, ProcedureAnomaly)
+class ProcedureRefusal(Payload):
+    """A procedure refused a message (e.g. a self-approval): the sender learns why."""
 
-__all__ = ["MODELS", "ProcedureAnomaly", "ProcedureEscalation", "ProcedureReminder"]
+    message_type: ClassVar[str] = "procedure.refusal"
+    version: ClassVar[int] = 1
+
+    procedure: Line
+    subject_message_id: UUID
+    subject_type: TypeName
+    subject_sender: ParticipantCode
+    reason: Line
+
+
+MODELS: tuple[type[Payload], ...] = (
+    ProcedureReminder,
+    ProcedureEscalation,
+    ProcedureAnomaly,
+    ProcedureRefusal,
+)
+
+__all__ = [
+    "MODELS",
+    "ProcedureAnomaly",
+    "ProcedureEscalation",
+    "ProcedureRefusal",
+    "ProcedureReminder",
+]

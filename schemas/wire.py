@@ -56,6 +56,9 @@ H_RECIPIENT: Final = "x-liaison-recipient"  # the recipient a dead-lettered copy
 H_RECEIPT_TOKEN: Final = "x-liaison-receipt-token"  # noqa: S105 - a header name, not a secret
 H_OWN_RETRY: Final = "x-liaison-own-retry"  # on a relayed retry: the code whose retry it is
 H_PARKED_BY: Final = "x-liaison-parked-by"  # on a relayed park: the code that gave up on it
+#: On a delivered copy: the precedence a routing rule raised the message to (e.g. FLASH for a
+#: high-severity incident); absent when the envelope's own precedence stands.
+H_PRECEDENCE: Final = "x-liaison-precedence"
 
 
 def inbox_queue(code: str) -> str:

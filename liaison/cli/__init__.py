@@ -120,6 +120,7 @@ def _register() -> None:
     from liaison.cli import (  # noqa: PLC0415
         audit_cmd,
         bench_cmd,
+        committee_cmd,
         demo_cmd,
         ops_cmd,
         procedures_cmd,
@@ -142,6 +143,7 @@ def _register() -> None:
     commands.extend(procedures_cmd.COMMANDS)
     commands.extend(treaties_cmd.COMMANDS)
     commands.extend(questions_cmd.COMMANDS)
+    commands.extend(committee_cmd.COMMANDS)
     commands.append(producers_cli.send)
     for command in commands:
         main.add_command(command)

@@ -10,7 +10,7 @@ from uuid import UUID
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
 from liaison.procedures.case_config import load_questions, load_treaties
-from liaison.procedures.config import AckRules
+from liaison.procedures.config import AckRules, ExpectedReport
 from liaison.procedures.core import Policy
 from liaison.settings import Settings
 from liaison.tokens import load_or_create_secret
@@ -37,6 +37,7 @@ def policy(settings: Settings) -> Policy:
         namespace,
         treaties=replace(treaties, id_namespace=namespace),
         questions=replace(questions, id_namespace=namespace),
+        reports=(ExpectedReport(due_day=settings.ona_report_due_day),),
     )
 
 

@@ -142,6 +142,17 @@ class AckRules:
         return cls(rules)
 
 
+@dataclass(frozen=True)
+class ExpectedReport:
+    """A report ``sender`` owes every month, by ``due_day`` of the month after."""
+
+    name: str = "ona-monthly"
+    type: str = "ona.report"
+    sender: str = "ona"
+    due_day: int = 10
+    escalate_to: tuple[str, ...] = ("gs", "duty-officer")
+
+
 def _parse(entry: Any, index: int, source: str) -> AckRule:
     name = entry.get("name") if isinstance(entry, dict) else None
     who = repr(name) if isinstance(name, str) and name else f"#{index + 1}"
@@ -154,4 +165,4 @@ def _parse(entry: Any, index: int, source: str) -> AckRule:
         raise ConfigError(f"{source}: ack rule {who}, field {location!r}: {message}") from None
 
 
-__all__ = ["RECEIPT_TYPES", "AckRule", "AckRules"]
+__all__ = ["RECEIPT_TYPES", "AckRule", "AckRules", "ExpectedReport"]

@@ -31,7 +31,7 @@ from uuid import UUID, uuid5
 
 from liaison.directory import Directory
 from liaison.procedures.calendar import local_date
-from liaison.procedures.config import AckRules
+from liaison.procedures.config import AckRules, ExpectedReport
 from schemas import wire
 from schemas.correspondence import Letter, OfficialNote
 from schemas.envelope import Envelope, new_envelope
@@ -74,6 +74,8 @@ class Policy:
     #: Treaty files and parliamentary questions; None: their bundled defaults.
     treaties: TreatyPolicy | None = None
     questions: QuestionPolicy | None = None
+    #: Periodic reports expected (``reports.py``); none unless configured.
+    reports: tuple[ExpectedReport, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select
 
 from liaison.audit.query import iter_records
-from liaison.procedures import core
+from liaison.procedures import core, releases, reports
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store, make_engine
+from schemas.communication import ReleasePublished
 from schemas.errors import ContractError
+from schemas.procedures import ProcedureEscalation
 from schemas.registry import Registry
 
 #: Per table, the columns compared (what a fold decides; not when a copy was sent).
@@ -37,6 +40,11 @@ COMPARED: Mapping[str, tuple[str, ...]] = {
     "outbox": ("message_id", "source", "routing_key"),
     "treaty_file": tuple(c.name for c in t.treaty_file.columns),
     "question_case": tuple(c.name for c in t.question_case.columns),
+    "icc_release": tuple(c.name for c in t.icc_release.columns),
+    "committee_meeting": tuple(c.name for c in t.committee_meeting.columns),
+    "committee_decision": tuple(c.name for c in t.committee_decision.columns),
+    "committee_line": tuple(c.name for c in t.committee_line.columns),
+    "committee_entry": tuple(c.name for c in t.committee_entry.columns),
 }
 
 
@@ -90,11 +98,45 @@ def fold_ledger(
             report.folded += 1
         elif (
             envelope.sender == policy.code
+            and isinstance(envelope.payload, ProcedureEscalation)
+            and envelope.payload.procedure == reports.REPORT_PROCEDURE
+        ):
+            report.escalations += _report_fired(target, policy, envelope, envelope.payload)
+        elif (
+            envelope.sender == policy.code
             and envelope.type in {"procedure.escalation", "procedure.reminder"}
             and target.record_fired(envelope, body, policy.id_namespace)
+        ) or (
+            envelope.sender == policy.code
+            and isinstance(envelope.payload, ReleasePublished)
+            and _embargo_fired(target, policy, envelope, envelope.payload)
         ):
             report.escalations += 1
+    # The sweeper opens the current month's expected reports; so does the rebuild.
+    target.expect_reports(policy, datetime.now(UTC))
     return report
+
+
+def _report_fired(
+    target: Store, policy: core.Policy, envelope: Any, payload: ProcedureEscalation
+) -> int:
+    for expected in policy.reports:
+        deadline_id = reports.subject_of(expected, payload)
+        if deadline_id is not None and target.record_report_fired(policy, deadline_id, envelope):
+            return 1
+    return 0
+
+
+def _embargo_fired(
+    target: Store, policy: core.Policy, envelope: Any, payload: ReleasePublished
+) -> bool:
+    """The ledger shows an embargoed release published: fire its deadline as the sweeper did."""
+    key = core.message_key(payload.author, payload.release_message_id)
+    deadline = core.Deadline(
+        releases.deadline_id(key), releases.RELEASE_PROCEDURE, key, payload.published_at
+    )
+    # The sweeper dated the published message with the moment it fired the deadline.
+    return target.fire(policy, deadline, stamp=envelope.created_at)
 
 
 def snapshot(store: Store) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:

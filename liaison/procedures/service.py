@@ -252,6 +252,7 @@ class ProceduresService:
     def sweep(self) -> int:
         """Fire every due deadline once, then publish what they wrote."""
         fired = 0
+        self.store.expect_reports(self.policy, self.clock())
         for deadline in self.store.due(self.clock()):
             if self.store.fire(self.policy, deadline, stamp=self.clock()):
                 fired += 1

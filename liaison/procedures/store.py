@@ -28,7 +28,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from liaison.errors import LiaisonError
-from liaison.procedures import case_store, core
+from liaison.procedures import (
+    case_store,
+    committee,
+    committee_store,
+    core,
+    release_store,
+    releases,
+    report_store,
+    reports,
+)
 from liaison.procedures import tables as t
 from liaison.procedures.database import (
     current_revision,
@@ -155,16 +164,27 @@ class Store:
                 if inserted is None:
                     applied.append(False)
                     continue
+                applied.append(True)
                 if case_store.concerns(envelope.payload):
                     case_store.consume(
                         db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
                     )
-                    applied.append(True)
+                    continue
+                if releases.concerns(envelope.type):
+                    release_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
+                    continue
+                if report_store.concerns(policy, envelope.type):
+                    report_store.consume(db, policy, envelope)
+                if committee.concerns(envelope.type):
+                    committee_store.consume(
+                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                    )
                     continue
                 view = self._view(db, core.needs(envelope))
                 effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
                 self._apply(db, effects, source=key)
-                applied.append(True)
         return applied
 
     def _insert_ignore(self, table: Any) -> Any:
@@ -352,6 +372,14 @@ class Store:
             )
             if claimed.rowcount != 1:
                 return False
+            if deadline.procedure == reports.REPORT_PROCEDURE:
+                return report_store.fire(
+                    db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox
+                )
+            if deadline.procedure == releases.RELEASE_PROCEDURE:
+                return release_store.fire(
+                    db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox
+                )
             if deadline.procedure not in (core.ACK_PROCEDURE, core.ACK_REMINDER):
                 return case_store.fire(db, policy, deadline, stamp=stamp, to_outbox=self._to_outbox)
             row = db.execute(
@@ -401,6 +429,48 @@ class Store:
                 },
             )
         return True
+
+    def expect_reports(self, policy: core.Policy, now: datetime) -> None:
+        """Open the current month's deadline of each expected periodic report (idempotent)."""
+        if not policy.reports:
+            return
+        with self.engine.begin() as db:
+            report_store.expect(db, policy, now)
+
+    def record_report_fired(self, policy: core.Policy, deadline_id: str, envelope: Any) -> bool:
+        """Rebuild: the ledger shows the escalation of a missing report; mark its deadline."""
+        for expected in policy.reports:
+            name = f"report:{expected.name}:"
+            if not deadline_id.startswith(name):
+                continue
+            month = deadline_id.removeprefix(name)
+            due = reports.deadline(expected, month)
+            with self.engine.begin() as db:
+                exists = db.execute(
+                    select(t.deadline.c.id).where(t.deadline.c.id == due.id)
+                ).scalar_one_or_none()
+                if exists is None:
+                    db.execute(
+                        t.deadline.insert().values(
+                            id=due.id,
+                            procedure=due.procedure,
+                            subject_key=due.subject_key,
+                            due_at=t.naive(due.due_at),
+                            cancelled=False,
+                        )
+                    )
+                done = db.execute(
+                    update(t.deadline)
+                    .where(and_(t.deadline.c.id == due.id, t.deadline.c.fired_at.is_(None)))
+                    .values(
+                        fired_at=t.naive(envelope.created_at),
+                        message_id=str(envelope.message_id),
+                        cancelled=False,
+                    )
+                )
+                self._to_outbox(db, core.Outgoing(envelope), due.id)
+            return done.rowcount == 1
+        return False
 
     # -- the outbox -------------------------------------------------------------------
 

@@ -118,6 +118,79 @@ outbox = Table(
     Column("sent_at", DateTime, nullable=True),
 )
 
+#: The ICC's press releases: draft → approved → published, or withdrawn (``releases.py``).
+icc_release = Table(
+    "icc_release",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    Column("author", String(40), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("languages", String(40), nullable=False),  # space-separated codes
+    Column("embargo_until", DateTime, nullable=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("approved_by", String(40), nullable=True),
+    Column("approved_at", DateTime, nullable=True),
+    Column("publish_at", DateTime, nullable=True),
+    Column("published_at", DateTime, nullable=True, index=True),
+    Column("withdrawn_by", String(40), nullable=True),
+    Column("withdrawn_at", DateTime, nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+)
+
+#: The committee's meetings (``committee.py``); agenda as a JSON list.
+committee_meeting = Table(
+    "committee_meeting",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("meeting_on", Date, nullable=False, index=True),
+    Column("place", Text, nullable=True),
+    Column("agenda", Text, nullable=False),
+    Column("convened_key", String(120), nullable=False),
+    Column("minutes_adopted_on", Date, nullable=True),
+    Column("minutes_summary", Text, nullable=True),
+)
+
+#: The committee's decisions.
+committee_decision = Table(
+    "committee_decision",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("meeting_reference", String(64), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("message_key", String(120), nullable=False),
+)
+
+#: Budget lines per year; amounts are exact decimal text (SQLite has no exact numeric).
+committee_line = Table(
+    "committee_line",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("label", Text, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("budgeted", String(24), nullable=False),
+)
+
+#: Commitments and payments as booked, by the message that booked them.
+committee_entry = Table(
+    "committee_entry",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("line", String(32), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("amount", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("supporting_reference", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("overspend", Boolean, nullable=False),
+)
+
 
 #: Treaty files: the columns lists filter on, and the whole file as JSON (``document``).
 treaty_file = Table(
@@ -160,8 +233,13 @@ __all__ = [
     "ack_expected",
     "ack_watch",
     "aware",
+    "committee_decision",
+    "committee_entry",
+    "committee_line",
+    "committee_meeting",
     "consumed",
     "deadline",
+    "icc_release",
     "metadata",
     "naive",
     "outbox",

@@ -16,6 +16,7 @@ from liaison.ops import DeadLetterQueue, hub_queues
 from liaison.settings import Settings
 from liaison.web.metrics import HubMetrics, MetricsObserver
 from liaison.web.poller import QueuePoller
+from liaison.web.public import PublicFeed
 from liaison.web.server import DeadLetterCache, WebApp, WebServer, dead_depth
 from liaison.web.traffic import TrafficLog
 
@@ -38,6 +39,7 @@ def start_web(settings: Settings, router: Router, observer: MetricsObserver) -> 
         poller=poller,
         dead_letters=DeadLetterCache(DeadLetterQueue(settings), dead_depth(poller)),
         ready=router.consuming.is_set,
+        public_feed=PublicFeed(settings),
     )
     server = WebServer(app, poller, host=settings.http_host, port=settings.http_port)
     server.start()

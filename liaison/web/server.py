@@ -25,6 +25,8 @@ import structlog
 
 from liaison.errors import LiaisonError
 from liaison.ops import DeadLetterQueue, selector
+from liaison.procedures.feed import FEED_CONTENT_TYPE, FEED_PATH
+from liaison.procedures.store import StoreError
 from liaison.settings import Settings
 from liaison.web.metrics import PROMETHEUS_CONTENT_TYPE, HubMetrics
 from liaison.web.poller import QueuePoller
@@ -121,8 +123,10 @@ class WebApp:
         poller: QueuePoller,
         dead_letters: DeadLetterCache,
         ready: Callable[[], bool],
+        public_feed: Callable[[], bytes] | None = None,
     ) -> None:
         self._settings = settings
+        self._public_feed = public_feed
         self._metrics = metrics
         self._traffic = traffic
         self._poller = poller
@@ -167,7 +171,18 @@ class WebApp:
             "/api/traffic": lambda: json_response(200, self._traffic.snapshot()),
             "/api/acks": lambda: json_response(200, self._poller.acks()),
             "/api/cases": lambda: json_response(200, self._poller.cases()),
+            FEED_PATH: self._feed,
         }
+
+    def _feed(self) -> Response:
+        if self._public_feed is None:
+            return json_response(404, {"error": "no public feed on this hub"})
+        try:
+            document = self._public_feed()
+        except StoreError as exc:
+            return json_response(503, {"error": str(exc)})
+        # Public by design: readable from anywhere, cached briefly by readers.
+        return Response(200, document, FEED_CONTENT_TYPE, {"Cache-Control": "max-age=30"})
 
     def _readyz(self) -> Response:
         ready = self._ready()

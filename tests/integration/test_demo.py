@@ -41,3 +41,7 @@ def test_demo_routes_the_scenario_and_verifies_the_audit_log(settings: Settings)
     assert "moved TR-2026-031 to entered_into_force" in out
     assert "DEMO-1 (economic relations) assigned to dir-economic, answered on time" in out
     assert "DEMO-2 (consular assistance) was due" in out
+    # The Secretariat: a release on the feed after its embargo, an overspend, a FLASH incident.
+    assert "(0 entries before the embargo, 1 after)" in out
+    assert "booked and escalated to gs" in out
+    assert "duty-officer and gs receive it as FLASH" in out

@@ -290,6 +290,20 @@ INVALID: list[tuple[str, int, Change, ReasonCode, str]] = [
         "payload.languages",
     ),
     (
+        "committee.expense_committed",
+        1,
+        _set(amount=12.5),  # a JSON number: a float cannot hold a cent exactly
+        ReasonCode.SCHEMA_VIOLATION,
+        "payload.amount",
+    ),
+    (
+        "committee.expense_paid",
+        1,
+        _set(amount="12.345"),
+        ReasonCode.SCHEMA_VIOLATION,
+        "payload.amount",
+    ),
+    (
         "icc.briefing",
         1,
         _set(key_points=["point"] * 31),
