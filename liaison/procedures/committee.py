@@ -21,10 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 from uuid import uuid5
 
-from liaison.procedures.core import Outgoing, Policy, message_key
+from liaison.procedures.core import Outgoing, Policy, message_key, refusal_notice
 from schemas.committee import (
     BudgetLineOpened,
     DecisionRecorded,
@@ -35,7 +34,6 @@ from schemas.committee import (
     OverspendEscalated,
 )
 from schemas.envelope import Envelope, new_envelope
-from schemas.procedures import ProcedureRefusal
 from schemas.types import Classification, Payload
 
 COMMITTEE_PROCEDURE = "committee"
@@ -298,25 +296,8 @@ def _sum(entries: Iterable[Entry], kind: str) -> Decimal:
 def _refuse(
     policy: Policy, envelope: Envelope[Payload], reason: str, stamp: datetime
 ) -> CommitteeEffects:
-    refusal: Envelope[Any] = new_envelope(
-        ProcedureRefusal(
-            procedure=COMMITTEE_PROCEDURE,
-            subject_message_id=envelope.message_id,
-            subject_type=envelope.type,
-            subject_sender=envelope.sender,
-            reason=reason,
-        ),
-        sender=policy.code,
-        recipients=(envelope.sender,),
-        correlation_id=envelope.correlation_id or envelope.message_id,
-        causation_id=envelope.message_id,
-        message_id=uuid5(
-            policy.id_namespace, f"refused:{message_key(envelope.sender, envelope.message_id)}"
-        ),
-        created_at=stamp,
-        classification=Classification.INTERNAL,
-    )
-    return CommitteeEffects(messages=(Outgoing(refusal),), refused=reason)
+    notice = refusal_notice(policy, envelope, COMMITTEE_PROCEDURE, reason, stamp)
+    return CommitteeEffects(messages=(notice,), refused=reason)
 
 
 # -- the accounts report ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from liaison.procedures.config import AckRules, ExpectedReport
 from schemas import wire
 from schemas.correspondence import Letter, OfficialNote
 from schemas.envelope import Envelope, new_envelope
-from schemas.procedures import ProcedureEscalation, ProcedureReminder
+from schemas.procedures import ProcedureEscalation, ProcedureRefusal, ProcedureReminder
 from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.types import Classification, Payload
 
@@ -416,6 +416,35 @@ def act(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetime) ->
     return escalate(policy, watch, deadline, stamp=stamp)
 
 
+def refusal_notice(
+    policy: Policy, envelope: Envelope[Payload], procedure: str, reason: str, stamp: datetime
+) -> Outgoing:
+    """A ``procedure.refusal`` telling ``envelope``'s sender why its procedure refused it.
+
+    Its id is derived from the refused message, so a redelivery or a rebuild gives the
+    same notice.
+    """
+    refusal: Envelope[Any] = new_envelope(
+        ProcedureRefusal(
+            procedure=procedure,
+            subject_message_id=envelope.message_id,
+            subject_type=envelope.type,
+            subject_sender=envelope.sender,
+            reason=reason,
+        ),
+        sender=policy.code,
+        recipients=(envelope.sender,),
+        correlation_id=envelope.correlation_id or envelope.message_id,
+        causation_id=envelope.message_id,
+        message_id=uuid5(
+            policy.id_namespace, f"refused:{message_key(envelope.sender, envelope.message_id)}"
+        ),
+        created_at=stamp,
+        classification=Classification.INTERNAL,
+    )
+    return Outgoing(refusal)
+
+
 __all__ = [
     "ACK_PROCEDURE",
     "ACK_REMINDER",
@@ -436,5 +465,6 @@ __all__ = [
     "fold",
     "message_key",
     "needs",
+    "refusal_notice",
     "remind",
 ]

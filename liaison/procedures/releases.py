@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from liaison.procedures.core import Deadline, Outgoing, Policy, message_key
+from liaison.procedures.core import Deadline, Outgoing, Policy, message_key, refusal_notice
 from schemas.communication import (
     Language,
     PressRelease,
@@ -38,7 +38,6 @@ from schemas.communication import (
     ReleaseWithdrawn,
 )
 from schemas.envelope import Envelope, new_envelope
-from schemas.procedures import ProcedureRefusal
 from schemas.types import Classification, Payload
 
 RELEASE_PROCEDURE = "release"
@@ -256,25 +255,8 @@ def _send(
 def _refuse(
     policy: Policy, envelope: Envelope[Payload], reason: str, stamp: datetime
 ) -> ReleaseEffects:
-    refusal = new_envelope(
-        ProcedureRefusal(
-            procedure=RELEASE_PROCEDURE,
-            subject_message_id=envelope.message_id,
-            subject_type=envelope.type,
-            subject_sender=envelope.sender,
-            reason=reason,
-        ),
-        sender=policy.code,
-        recipients=(envelope.sender,),
-        correlation_id=envelope.correlation_id or envelope.message_id,
-        causation_id=envelope.message_id,
-        message_id=uuid5(
-            policy.id_namespace, f"refused:{message_key(envelope.sender, envelope.message_id)}"
-        ),
-        created_at=stamp,
-        classification=Classification.INTERNAL,
-    )
-    return ReleaseEffects(messages=(Outgoing(refusal),), refused=reason)
+    notice = refusal_notice(policy, envelope, RELEASE_PROCEDURE, reason, stamp)
+    return ReleaseEffects(messages=(notice,), refused=reason)
 
 
 __all__ = [
