@@ -113,6 +113,10 @@ class Participant(BaseModel):
     clearance: Classification
     #: When set, every message it sends must carry a valid Ed25519 signature.
     public_key: PublicKey | None = None
+    #: When set, the only senders whose messages it receives (a publication channel such
+    #: as the website, which must carry only what the procedures service released); a
+    #: copy from anyone else is refused as ``recipient_closed``.
+    receives_from: tuple[ParticipantCode, ...] | None = Field(default=None, max_length=64)
     description: Note | None = None
 
     def can_send(self, type_name: str) -> bool:
@@ -160,6 +164,14 @@ class Directory:
                     field="code",
                 )
             by_code[participant.code] = participant
+        for participant in self.participants:
+            unknown = sorted(set(participant.receives_from or ()) - set(by_code))
+            if unknown:
+                raise DirectoryError(
+                    f"receives from participants the directory does not have: {unknown}",
+                    participant=participant.code,
+                    field="receives_from",
+                )
         self._by_code = by_code
 
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 
 from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
 from liaison.decision import Decision, Incoming, Outgoing, Refusal
-from liaison.directory import Directory
+from liaison.directory import Directory, Participant
 from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.envelope import Envelope
@@ -84,21 +84,10 @@ def routed(
     delivered: list[str] = []
     for code in wanted:
         participant = directory.require(code)
-        if participant.clearance.rank < envelope.classification.rank:
-            text = (
-                f"{code!r} is cleared to {participant.clearance.value}, the message is "
-                f"{envelope.classification.value}"
-            )
-            dead.append(
-                _dead(
-                    incoming,
-                    envelope,
-                    ReasonCode.CLEARANCE,
-                    text,
-                    "classification",
-                    {wire.H_RECIPIENT: code},
-                )
-            )
+        refusal = _copy_refusal(participant, envelope)
+        if refusal is not None:
+            reason, text, path = refusal
+            dead.append(_dead(incoming, envelope, reason, text, path, {wire.H_RECIPIENT: code}))
             events.append(
                 make_event(
                     EventKind.REJECTED,
@@ -106,7 +95,7 @@ def routed(
                     discriminator=f"{key}:{code}",
                     at=now,
                     **facts,
-                    reason=ReasonCode.CLEARANCE.value,
+                    reason=reason.value,
                     detail=text,
                 )
             )
@@ -238,6 +227,28 @@ def _dead(
         message_id=str(envelope.message_id) if envelope else incoming.property_message_id,
         type=envelope.type if envelope else None,
     )
+
+
+def _copy_refusal(
+    participant: Participant, envelope: Envelope[Payload]
+) -> tuple[ReasonCode, str, str] | None:
+    """Why the copy for ``participant`` is refused (reason, text, field), or ``None``."""
+    if participant.clearance.rank < envelope.classification.rank:
+        return (
+            ReasonCode.CLEARANCE,
+            f"{participant.code!r} is cleared to {participant.clearance.value}, the message "
+            f"is {envelope.classification.value}",
+            "classification",
+        )
+    allowed = participant.receives_from
+    if allowed is not None and envelope.sender not in allowed:
+        return (
+            ReasonCode.RECIPIENT_CLOSED,
+            f"{participant.code!r} receives only from {', '.join(allowed)}, not from "
+            f"{envelope.sender!r}",
+            "recipients",
+        )
+    return None
 
 
 def refused(

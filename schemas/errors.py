@@ -42,6 +42,8 @@ class ReasonCode(StrEnum):
     FUTURE_DATED = "future_dated"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     CLEARANCE = "recipient_clearance"
+    #: The recipient receives only from named senders (a publication channel).
+    RECIPIENT_CLOSED = "recipient_closed"
     NO_RECIPIENTS = "no_recipients"
     DUPLICATE = "duplicate"
     #: The id of a message already routed, on other content or from another sender.

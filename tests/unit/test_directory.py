@@ -287,3 +287,17 @@ def _participant(*may_send: str) -> Participant:
         clearance=Classification.INTERNAL,
         may_send=may_send,
     )
+
+
+class TestReceivesFrom:
+    def test_a_closed_recipient_must_name_known_senders(self) -> None:
+        """receives_from naming a code the directory lacks stops the hub, naming participant and field."""
+        text = GOOD + 'receives_from = ["nobody"]\n'
+        with pytest.raises(DirectoryError, match="receives_from") as caught:
+            Directory.from_toml_text(text)
+        assert "nobody" in str(caught.value)
+
+    def test_the_website_receives_only_what_the_procedures_service_released(self) -> None:
+        """The bundled website system is a publication channel, closed to everyone else."""
+        website = load_directory().require("icc-website")
+        assert website.receives_from == ("gs-procedures",)

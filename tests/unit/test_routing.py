@@ -376,3 +376,31 @@ class TestReceipts:
         assert event.detail is not None
         assert "ARCH/2026/1234" in event.detail
         assert event.sender == "gs-archives"
+
+
+class TestClosedRecipients:
+    def test_a_draft_straight_to_the_website_is_refused_for_that_copy(
+        self, ctx: RoutingContext
+    ) -> None:
+        """The website receives only from the procedures service: the ICC's own copy to it is recipient_closed."""
+        body = envelope(
+            "icc.press_release", "gs-icc", ("icc-website",), classification=Classification.PUBLIC
+        ).encode()
+        decision = route(ctx, body, "gs-icc")
+        assert "icc-website" not in [d.routing_key for d in decision.deliveries]
+        (dead,) = decision.dead_letters
+        assert dead.headers[wire.H_REASON] == ReasonCode.RECIPIENT_CLOSED.value
+        assert dead.headers[wire.H_RECIPIENT] == "icc-website"
+
+    def test_what_the_procedures_service_released_reaches_the_website(
+        self, ctx: RoutingContext
+    ) -> None:
+        """The one sender the website accepts gets through."""
+        body = envelope(
+            "icc.release_published",
+            "gs-procedures",
+            ("icc-website",),
+            classification=Classification.PUBLIC,
+        ).encode()
+        decision = route(ctx, body, "gs-procedures")
+        assert "icc-website" in [d.routing_key for d in decision.deliveries]
