@@ -8,6 +8,7 @@ without its text, so that readers who saw it learn it was taken down.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import uuid5
@@ -45,14 +46,28 @@ def render(releases: Sequence[Release], *, base_url: str = "http://localhost") -
         entry.published(release.published_at)
         entry.updated(_updated(release))
         if release.status == WITHDRAWN:
-            entry.title(f"Retiré: {release.title}")
+            entry.title(_xml_text(f"Retiré: {release.title}"))
             when = release.withdrawn_at.isoformat() if release.withdrawn_at else ""
-            entry.content(f"Ce communiqué a été retiré le {when}: {release.withdrawn_reason}")
+            # The reason is shown only when a holder of the approval right withdrew it: an
+            # author's own words never reach the public feed unapproved.
+            said = release.withdrawn_reason if release.withdrawn_by != release.author else None
+            tail = f": {_xml_text(said)}" if said else "."
+            entry.content(f"Ce communiqué a été retiré le {when}{tail}")
         else:
-            entry.title(release.title)
-            entry.content(release.body)
+            entry.title(_xml_text(release.title))
+            entry.content(_xml_text(release.body))
     document: bytes = feed.atom_str(pretty=True)
     return document
+
+
+def _xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (one would break the whole feed)."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+#: Characters outside XML 1.0's Char production (C0 controls but tab, CR, LF; surrogates;
+#: U+FFFE and U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _updated(release: Release) -> datetime:

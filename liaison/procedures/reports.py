@@ -68,7 +68,12 @@ def received(expected: ExpectedReport, envelope: Envelope[Payload]) -> Deadline 
         return None
     if not isinstance(payload, OnaReport):
         return None
-    return deadline(expected, month_of(payload.period_start))
+    month = month_of(payload.period_start)
+    if month > month_of(local_date(envelope.created_at)):
+        # A report for a month not begun yet settles nothing: otherwise a few short
+        # "reports" dated ahead would switch off every later escalation.
+        return None
+    return deadline(expected, month)
 
 
 def escalate(

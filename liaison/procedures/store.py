@@ -23,9 +23,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from liaison.errors import LiaisonError
 from liaison.procedures import (
@@ -49,6 +50,8 @@ from liaison.procedures.database import (
 )
 from schemas.envelope import Envelope
 from schemas.types import Payload
+
+log = structlog.get_logger("liaison.procedures.store")
 
 
 class StoreError(LiaisonError):
@@ -165,27 +168,70 @@ class Store:
                     applied.append(False)
                     continue
                 applied.append(True)
-                if case_store.concerns(envelope.payload):
-                    case_store.consume(
-                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
-                    )
-                    continue
-                if releases.concerns(envelope.type):
-                    release_store.consume(
-                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
-                    )
-                    continue
-                if report_store.concerns(policy, envelope.type):
-                    report_store.consume(db, policy, envelope)
-                if committee.concerns(envelope.type):
-                    committee_store.consume(
-                        db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
-                    )
-                    continue
-                view = self._view(db, core.needs(envelope))
-                effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
-                self._apply(db, effects, source=key)
+                try:
+                    # A savepoint per copy: a message the procedures cannot apply (a bug, a
+                    # value the database refuses) is refused alone, never rolls back its
+                    # batch, never stops the service in a loop on the same delivery.
+                    with db.begin_nested():
+                        self._apply_copy(db, policy, envelope, token, stamp=stamp, key=key)
+                except (OperationalError, InterfaceError):
+                    raise  # the database itself is away: the batch goes back, nothing lost
+                except Exception as exc:  # the last line of defence, as above
+                    self._refuse_copy(db, policy, envelope, exc, stamp=stamp, key=key)
         return applied
+
+    def _apply_copy(
+        self,
+        db: Connection,
+        policy: core.Policy,
+        envelope: Envelope[Payload],
+        token: str | None,
+        *,
+        stamp: datetime,
+        key: str,
+    ) -> None:
+        """Fold one copy into the procedure that follows its type."""
+        if case_store.concerns(envelope.payload):
+            case_store.consume(
+                db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+            )
+            return
+        if releases.concerns(envelope.type):
+            release_store.consume(
+                db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+            )
+            return
+        if report_store.concerns(policy, envelope.type):
+            report_store.consume(db, policy, envelope)
+        if committee.concerns(envelope.type):
+            committee_store.consume(
+                db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+            )
+            return
+        view = self._view(db, core.needs(envelope))
+        effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
+        self._apply(db, effects, source=key)
+
+    def _refuse_copy(
+        self,
+        db: Connection,
+        policy: core.Policy,
+        envelope: Envelope[Payload],
+        exc: Exception,
+        *,
+        stamp: datetime,
+        key: str,
+    ) -> None:
+        """Record that ``envelope`` was consumed but not applied, and tell its sender why."""
+        log.error(
+            "procedures.apply_failed",
+            message=key,
+            type=envelope.type,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+        reason = f"the procedures service could not apply it ({type(exc).__name__})"
+        notice = core.refusal_notice(policy, envelope, "procedures", reason, stamp)
+        self._to_outbox(db, notice, key)
 
     def _insert_ignore(self, table: Any) -> Any:
         statement = self._ignore.get(table.name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -274,3 +275,32 @@ class TestRegistryCommands:
         assert rows[1]["answers_number"] == "MAEE/2026/1"
         missing = self._run(database_url, "registry", "show", "MAEE/2026/99")
         assert missing.exit_code == 1 and "no registry number" in missing.output
+
+
+class TestCopiesThatCannotBeApplied:
+    def test_one_bad_copy_is_refused_alone_and_its_batch_applies(self, store: Store) -> None:
+        """A question due in year 9999 breaks the fold: it is refused to its sender, the letters beside it are registered."""
+        from schemas.chamber import ParliamentaryQuestion
+
+        question = new_envelope(
+            example_payload("chamber.question", 1).model_copy(
+                update={"answer_deadline": date(9999, 12, 31)}
+            ),
+            sender="chamber",
+            recipients=("gs",),
+            created_at=T0,
+        )
+        assert isinstance(question.payload, ParliamentaryQuestion)
+        before, after = letter(), letter(subject="Accord de siège")
+        applied = store.consume_many(
+            POLICY, [(before, None), (question, None), (after, None)], stamp=T0
+        )
+        assert applied == [True, True, True]  # consumed once each: no redelivery loop
+        assert numbers(store) == ["MAEE/2026/1", "MAEE/2026/2"]
+        with store.reading() as db:
+            bodies = list(db.execute(select(t.outbox.c.body)).scalars())
+        refusals = [json.loads(b) for b in bodies if b"procedure.refusal" in bytes(b)]
+        assert [r["recipients"] for r in refusals] == [["chamber"]]
+        assert refusals[0]["payload"]["subject_message_id"] == str(question.message_id)
+        # Delivered again (a crash before the ack): nothing applied twice, nothing lost.
+        assert store.consume_many(POLICY, [(question, None)], stamp=T0) == [False]

@@ -7,6 +7,8 @@ from pathlib import Path
 import feedparser
 
 from liaison.ops import DeadLetterQueue, hub_queues
+from liaison.procedures.feed import render
+from liaison.procedures.releases import PUBLISHED, WITHDRAWN, Release
 from liaison.procedures.store import Store
 from liaison.settings import Settings
 from liaison.web.metrics import HubMetrics
@@ -60,3 +62,38 @@ def test_unmigrated_database_answers_503_with_the_reason(tmp_path: Path) -> None
     response = web_app(settings_for(tmp_path)).handle("GET", "/public/feed.atom", {}, b"")
     assert response.status == 503
     assert b"liaison procedures migrate" in response.body
+
+
+class TestFeedText:
+    def _release(self, **kw: object) -> Release:
+        base: dict[str, object] = {
+            "key": "gs-icc/1",
+            "message_id": "00000000-0000-4000-8000-000000000001",
+            "author": "gs-icc",
+            "title": "Titre",
+            "body": "Texte",
+            "languages": ("fr",),
+            "embargo_until": None,
+            "received_at": T0,
+            "status": PUBLISHED,
+            "published_at": T0,
+        }
+        return Release(**{**base, **kw})  # type: ignore[arg-type]
+
+    def test_a_character_xml_cannot_carry_does_not_break_the_feed(self) -> None:
+        """NUL, vertical tab or U+FFFE in a release is replaced; the document stays valid Atom."""
+        parsed = feedparser.parse(render([self._release(title="A\x00B\x0bC\ufffe")]))
+        assert parsed.bozo == 0
+        assert parsed.entries[0].title == "A\ufffdB\ufffdC\ufffd"
+
+    def test_a_withdrawal_shows_no_unapproved_words(self) -> None:
+        """The author's own withdrawal reason stays off the public feed: fixed words only."""
+        withdrawn = self._release(
+            status=WITHDRAWN,
+            withdrawn_at=T0,
+            withdrawn_by="gs-icc",
+            withdrawn_reason="Achetez nos produits",
+        )
+        parsed = feedparser.parse(render([withdrawn]))
+        assert "Achetez" not in parsed.entries[0].content[0].value
+        assert parsed.entries[0].title == "Retiré: Titre"

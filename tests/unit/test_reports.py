@@ -63,3 +63,15 @@ def test_escalation_names_ona_and_rebuild_finds_its_deadline() -> None:
     assert reports.subject_of(ONA, escalation) == due.id
     again = reports.escalate(POLICY, ONA, due, stamp=stamp)
     assert again.messages[0].envelope.message_id == message.envelope.message_id
+
+
+def test_a_report_for_a_month_not_begun_settles_nothing() -> None:
+    """ONA cannot switch off next spring's escalations with short reports dated ahead."""
+    ahead = report(date(2027, 3, 1)).model_copy(
+        update={"created_at": datetime(2026, 11, 30, 9, 0, tzinfo=UTC)}
+    )
+    assert reports.received(ONA, ahead) is None
+    on_time = report(date(2026, 11, 1)).model_copy(
+        update={"created_at": datetime(2026, 12, 2, 9, 0, tzinfo=UTC)}
+    )
+    assert reports.received(ONA, on_time) is not None
