@@ -27,13 +27,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from consumers.dispatch import Dispatcher, Outcome
+from consumers.errors import ConsumeError
 from consumers.handlers import Handler, HandlerTable, Waiter
 from consumers.retry import RetryPolicy
 from consumers.stores import IdempotencyStore, InMemoryStore
-from producers._amqp import Connection, OperationalError, Queue
-from producers._amqp import Consumer as KombuConsumer
+from producers.amqp import Connection, OperationalError, Queue
+from producers.amqp import Consumer as KombuConsumer
 from producers.envelopes import ReceiptKind
-from producers.errors import ConsumeError, SdkConfigError
+from producers.errors import SdkConfigError
 from producers.publisher import Publisher
 from producers.settings import ParticipantSettings
 from producers.tls import tls_failure

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from producers._amqp import (
+from producers.amqp import (
     Connection,
     KombuError,
     MessageNacked,
