@@ -305,7 +305,7 @@ class Consumer:
             self._failures += 1
             pause = min(self._reconnect_max, 0.2 * 2 ** min(self._failures, 10))
             log.warning(
-                "inbox connection to %s lost (%s); reconnecting in %.1f s",
+                "consumer.reconnecting url=%s error=%s retry_in_s=%.1f",
                 self._settings.safe_url,
                 exc,
                 pause,
@@ -362,7 +362,7 @@ class Consumer:
             return
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %s: stopping after the message in hand", signum)
+            log.info("consumer.stopping signal=%s after=message_in_hand", signum)
             self.stop()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
