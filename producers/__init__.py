@@ -23,8 +23,10 @@ from schemas.errors import LiaisonError
 
 def __getattr__(name: str) -> type[LiaisonError]:
     """``ConsumeError`` and ``ReplyTimeout``, now in ``consumers.errors``, under their old names."""
-    moved: type[LiaisonError] = getattr(errors, name)
-    return moved
+    if name in {"ConsumeError", "ReplyTimeout"}:
+        moved: type[LiaisonError] = getattr(errors, name)
+        return moved
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -135,3 +135,20 @@ class TestImportDirections:
         path = ROOT / "producers" / "examples" / "plain_pika.py"
         names = _imports(path)
         assert {_top(n) for n in names} <= {"pika", "cryptography"} | STDLIB, names
+
+
+def test_consumer_errors_moved_and_still_answer_to_their_old_names() -> None:
+    """``ConsumeError``/``ReplyTimeout`` live in ``consumers.errors``; old imports still work."""
+    import consumers
+    import consumers.errors
+    import producers
+    import producers.errors
+
+    for name in ("ConsumeError", "ReplyTimeout"):
+        new = getattr(consumers.errors, name)
+        assert new.__module__ == "consumers.errors"
+        assert getattr(consumers, name) is new
+        assert getattr(producers, name) is new
+        assert getattr(producers.errors, name) is new
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = producers.Nothing
