@@ -212,7 +212,7 @@ def test_every_event_recorded_once(settings: Settings, writers: Callable[[str], 
     assert result.ok, result.failure
     assert result.unsigned == 0  # the graceful stop signed the tail
     assert sorted(dead_letters(settings)) == sorted([b"{not json", b'{"events": [{"x": 1}]}'])
-    assert writer.logged("audit message dead-lettered")
+    assert writer.logged("audit.dead_lettered")
 
 
 def test_failover_exactly_once(settings: Settings, writers: Callable[[str], Writer]) -> None:
