@@ -17,6 +17,7 @@ hub (``liaison``)::
 from __future__ import annotations
 
 from consumers.consumer import Consumer, Outcome
+from consumers.errors import ConsumeError, ReplyTimeout
 from consumers.handlers import Handler, HandlerTable, Waiter
 from consumers.reply import request
 from consumers.retry import PARK_DELAY, RetryPolicy
@@ -24,12 +25,14 @@ from consumers.stores import IdempotencyStore, InMemoryStore, SqliteStore
 
 __all__ = [
     "PARK_DELAY",
+    "ConsumeError",
     "Consumer",
     "Handler",
     "HandlerTable",
     "IdempotencyStore",
     "InMemoryStore",
     "Outcome",
+    "ReplyTimeout",
     "RetryPolicy",
     "SqliteStore",
     "Waiter",

@@ -27,13 +27,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from consumers.dispatch import Dispatcher, Outcome
+from consumers.errors import ConsumeError
 from consumers.handlers import Handler, HandlerTable, Waiter
 from consumers.retry import RetryPolicy
 from consumers.stores import IdempotencyStore, InMemoryStore
-from producers._amqp import Connection, OperationalError, Queue
-from producers._amqp import Consumer as KombuConsumer
+from producers.amqp import Connection, OperationalError, Queue
+from producers.amqp import Consumer as KombuConsumer
 from producers.envelopes import ReceiptKind
-from producers.errors import ConsumeError, SdkConfigError
+from producers.errors import SdkConfigError
 from producers.publisher import Publisher
 from producers.settings import ParticipantSettings
 from producers.tls import tls_failure
@@ -304,7 +305,7 @@ class Consumer:
             self._failures += 1
             pause = min(self._reconnect_max, 0.2 * 2 ** min(self._failures, 10))
             log.warning(
-                "inbox connection to %s lost (%s); reconnecting in %.1f s",
+                "consumer.reconnecting url=%s error=%s retry_in_s=%.1f",
                 self._settings.safe_url,
                 exc,
                 pause,
@@ -361,7 +362,7 @@ class Consumer:
             return
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %s: stopping after the message in hand", signum)
+            log.info("consumer.stopping signal=%s after=message_in_hand", signum)
             self.stop()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -109,7 +109,7 @@ class Dispatcher:
         except PublishError as exc:
             # Retrying or parking could not be published: keep the message. It goes back
             # to the queue; past the queue's delivery limit the broker dead-letters it.
-            log.error("could not re-publish a failed message, returning it: %s", exc)  # noqa: TRY400 - the message says it all
+            log.error("consumer.republish_failed outcome=requeued error=%s", exc)  # noqa: TRY400 - the message says it all
             message.reject(requeue=True)
             outcome = Outcome.REQUEUED
         self.counts[outcome] += 1
@@ -186,12 +186,13 @@ class Dispatcher:
     ) -> Outcome:
         step = next_step(self._retry, message.headers)
         log.warning(
-            "handler for %s %s failed (attempt %d): %r; %s",
+            "consumer.handler_failed type=%s message_id=%s attempt=%d error=%r next=%s delay=%s",
             envelope.type,
             envelope.message_id,
             step.attempt,
             exc,
-            "parking it in dead letters" if step.parked else f"retrying after {step.delay}",
+            "park" if step.parked else "retry",
+            step.delay,
         )
         headers = failure_headers(message.headers, step, exc, code=self._settings.code)
         self._republish(message, body, headers)
@@ -200,7 +201,7 @@ class Dispatcher:
     def _park(
         self, message: Any, body: bytes, reason: ReasonCode, text: str, path: str | None
     ) -> Outcome:
-        log.warning("parking a message in dead letters: %s: %s", reason.value, text)
+        log.warning("consumer.parked reason=%s detail=%r", reason.value, text)
         headers = park_headers(
             message.headers, reason=reason, text=text, code=self._settings.code, path=path
         )

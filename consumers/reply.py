@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from consumers.consumer import Consumer
-from producers.errors import ReplyTimeout
+from consumers.errors import ReplyTimeout
 from producers.publisher import Publisher
 from schemas.envelope import Envelope
 from schemas.types import Classification, Payload, Precedence
@@ -45,7 +45,7 @@ def request(
 ) -> Envelope[Any]:
     """Publish ``payload`` and return the first answer (of ``reply_types``, if given).
 
-    Raises :class:`~producers.errors.ReplyTimeout` when none arrives within
+    Raises :class:`~consumers.errors.ReplyTimeout` when none arrives within
     ``timeout`` seconds, and PublishError when the request cannot be published.
     """
     envelope = publisher.build(

@@ -6,10 +6,12 @@ modules, and systems catching these, can import it without loops::
     LiaisonError                     schemas.errors: root of everything the project raises
      ├── ContractError               schemas.errors: bytes or data that break the contract
      ├── SdkConfigError              participant settings missing, unreadable or wrong
-     ├── PublishError                the broker refused, could not route, or could not be
-     │                               reached for a message (names the type and the cause)
-     ├── ConsumeError                the broker will not let this participant consume its inbox
-     └── ReplyTimeout                no correlated answer arrived within the timeout
+     └── PublishError                the broker refused, could not route, or could not be
+                                     reached for a message (names the type and the cause)
+
+The consumer side's ``ConsumeError`` and ``ReplyTimeout`` live in ``consumers.errors``;
+this module still hands them out under their old names (resolved on first use, so that
+importing ``producers`` does not import ``consumers``).
 
 kombu and py-amqp errors are translated into these at the one place that calls
 them (``producers.publisher``), with ``raise ... from exc``.
@@ -33,17 +35,16 @@ class PublishError(LiaisonError):
         super().__init__(message)
 
 
-class ConsumeError(LiaisonError):
-    """The inbox cannot be consumed: login refused, no such queue, or no right to read it."""
+def __getattr__(name: str) -> type[LiaisonError]:
+    """The consumer-side errors under the names this module first gave them."""
+    if name in _MOVED:
+        from consumers import errors  # noqa: PLC0415 - lazy: consumers imports producers
+
+        moved: type[LiaisonError] = getattr(errors, name)
+        return moved
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class ReplyTimeout(LiaisonError):  # noqa: N818 - reads as what happened, like TimeoutError
-    """No reply or receipt correlated with a request arrived in time."""
+_MOVED = frozenset({"ConsumeError", "ReplyTimeout"})
 
-    def __init__(self, message: str, *, request_id: str, timeout: float) -> None:
-        self.request_id = request_id
-        self.timeout = timeout
-        super().__init__(message)
-
-
-__all__ = ["ConsumeError", "PublishError", "ReplyTimeout", "SdkConfigError"]
+__all__ = ["PublishError", "SdkConfigError"]

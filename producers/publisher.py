@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from producers._amqp import (
+from producers.amqp import (
     Connection,
     KombuError,
     MessageNacked,
@@ -358,7 +358,7 @@ class Publisher:
 
     def _on_retry(self, exc: Exception, interval: float) -> None:
         log.warning(
-            "lost the broker at %s (%s); retrying in %.1f s with the same message",
+            "publisher.reconnecting url=%s error=%s retry_in_s=%.1f resend=same_message",
             self._settings.safe_url,
             exc,
             interval,

@@ -98,12 +98,12 @@ class AuditWriter:
                 checkpoint = ledger.checkpoint()
             except LedgerError as exc:
                 checkpoint = None
-                self._log.error("final checkpoint failed", error=str(exc))
+                self._log.error("audit.final_checkpoint_failed", error=str(exc))
             if checkpoint is not None:
                 self.stats.checkpoints += 1
             ledger.close()
             self._log.info(
-                "audit writer stopped",
+                "audit.writer_stopped",
                 ledger_size=ledger.size,
                 signed=ledger.last_checkpoint.tree_size if ledger.last_checkpoint else 0,
                 **vars(self.stats),
@@ -118,14 +118,14 @@ class AuditWriter:
                 )
             except LedgerLockedError as exc:
                 if not waiting:
-                    self._log.info("waiting for the audit lock", reason=str(exc))
+                    self._log.info("audit.lock_waiting", reason=str(exc))
                     waiting = True
                 self._stopping.wait(0.2)
                 continue
             for note in ledger.recovery.notes:
-                self._log.warning("audit log recovered", note=note)
+                self._log.warning("audit.log_recovered", note=note)
             self._log.info(
-                "audit ledger open",
+                "audit.ledger_open",
                 directory=str(self.settings.audit_dir),
                 records=ledger.size,
                 segments=ledger.recovery.segments,
@@ -149,7 +149,7 @@ class AuditWriter:
                 if refused and not self._connected_once:
                     raise
                 self._log.warning(
-                    "audit writer lost the broker; reconnecting",
+                    "audit.reconnecting",
                     error=str(exc) if isinstance(exc, BrokerError) else _describe(exc),
                     retry_in_s=round(delay, 2),
                 )
@@ -163,7 +163,7 @@ class AuditWriter:
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
-            self._log.info("audit writer consuming", queue=AUDIT_QUEUE)
+            self._log.info("audit.consuming", queue=AUDIT_QUEUE)
             batch: list[tuple[int, bytes]] = []
             deadline = 0.0
             for method, _props, body in channel.consume(AUDIT_QUEUE, inactivity_timeout=_TICK):
@@ -215,7 +215,7 @@ class AuditWriter:
     def _reject(self, channel: BlockingChannel, tag: int, reason: str) -> None:
         channel.basic_nack(tag, requeue=False)
         self.stats.rejected += 1
-        self._log.warning("audit message dead-lettered", delivery_tag=tag, reason=reason)
+        self._log.warning("audit.dead_lettered", delivery_tag=tag, reason=reason)
 
     def _maybe_checkpoint(self, ledger: Ledger) -> None:
         unsigned = ledger.unsigned
@@ -229,7 +229,7 @@ class AuditWriter:
             if checkpoint is not None:
                 self.stats.checkpoints += 1
                 self._log.info(
-                    "audit checkpoint", tree_size=checkpoint.tree_size, root=checkpoint.root
+                    "audit.checkpoint", tree_size=checkpoint.tree_size, root=checkpoint.root
                 )
 
 

@@ -194,7 +194,7 @@ def apply(
             passwords[user.name] = _set_password(api, user.name, observed.users[user.name])
             api.close_connections(user=user.name)
     for line in planned:
-        log.info("topology_change", change=line, vhost=settings.vhost)
+        log.info("topology.change", change=line, vhost=settings.vhost)
     files = tuple(
         write_credentials(settings, user.code, user.name, passwords[user.name])
         for user in topology.users
@@ -218,7 +218,7 @@ def _problems(
     if found:
         # One event for all of them: the CLI prints each one with the fix.
         log.warning(
-            "topology_credentials_unusable",
+            "topology.credentials_unusable",
             credentials_dir=str(settings.credentials_dir),
             **{
                 state.name.lower(): [p.code for p in found if p.state is state]

@@ -21,6 +21,7 @@ import pika.exceptions
 from liaison.amqp import node_parameters
 from liaison.errors import BrokerError
 from liaison.settings import Settings, split_urls
+from producers.settings import ENV_AMQP_URL, parse_env_file
 
 
 class CredentialState(StrEnum):
@@ -108,17 +109,11 @@ def write_credentials(settings: Settings, code: str, user: str, password: str) -
 def read_credentials_url(settings: Settings, code: str) -> str | None:
     """The ``LIAISON_AMQP_URL`` in ``code``'s file, or ``None`` when there is no such file."""
     try:
-        lines = credentials_path(settings, code).read_text(encoding="utf-8").splitlines()
+        text = credentials_path(settings, code).read_text(encoding="utf-8")
     except OSError:
         return None
-    return next(
-        (
-            line.partition("=")[2].strip().strip('"')
-            for line in lines
-            if line.strip().startswith("LIAISON_AMQP_URL=")
-        ),
-        "",
-    )
+    # The SDK's own parser, so the hub reads these files exactly as participants do.
+    return parse_env_file(text).get(ENV_AMQP_URL, "")
 
 
 def credentials_match(settings: Settings, code: str, user: str) -> bool:

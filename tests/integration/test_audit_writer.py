@@ -212,16 +212,16 @@ def test_every_event_recorded_once(settings: Settings, writers: Callable[[str], 
     assert result.ok, result.failure
     assert result.unsigned == 0  # the graceful stop signed the tail
     assert sorted(dead_letters(settings)) == sorted([b"{not json", b'{"events": [{"x": 1}]}'])
-    assert writer.logged("audit message dead-lettered")
+    assert writer.logged("audit.dead_lettered")
 
 
 def test_failover_exactly_once(settings: Settings, writers: Callable[[str], Writer]) -> None:
     """Writer A killed mid-stream; B, waiting on the lock, takes over; nothing lost or doubled."""
     bodies, keys = batches(400, 20, prefix="failover")
     first = writers("a")
-    wait_for(lambda: first.logged("audit writer consuming"), "writer A consuming")
+    wait_for(lambda: first.logged("audit.consuming"), "writer A consuming")
     second = writers("b")
-    wait_for(lambda: second.logged("waiting for the audit lock"), "writer B waiting")
+    wait_for(lambda: second.logged("audit.lock_waiting"), "writer B waiting")
 
     publisher = threading.Thread(target=publish, args=(settings, bodies), kwargs={"pause": 0.002})
     publisher.start()
@@ -230,7 +230,7 @@ def test_failover_exactly_once(settings: Settings, writers: Callable[[str], Writ
     first.process.wait(10)
     assert record_count(settings.audit_dir) < len(keys), "A finished before it was killed"
 
-    wait_for(lambda: second.logged("audit writer consuming"), "writer B taking over")
+    wait_for(lambda: second.logged("audit.consuming"), "writer B taking over")
     publisher.join(120)
     wait_for(lambda: record_count(settings.audit_dir) >= len(keys), "every event written", 120)
     assert settled_records(settings) == len(keys)
@@ -264,7 +264,7 @@ def test_reconnects_after_connection_loss(
     publish(settings, bodies[:20])
     wait_for(lambda: record_count(settings.audit_dir) > 0, "first half written")
     wait_for(lambda: _close_writer_connections(settings), "the writer's connection to close")
-    wait_for(lambda: writer.logged("reconnecting"), "the writer to notice")
+    wait_for(lambda: writer.logged("audit.reconnecting"), "the writer to notice")
     publish(settings, bodies[20:])
     expected = len(keys)
     wait_for(lambda: record_count(settings.audit_dir) >= expected, "every event written")

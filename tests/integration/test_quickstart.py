@@ -74,4 +74,4 @@ def test_make_demo_from_a_clean_clone_turns_management_on_and_prints_one_line(
     assert "1 dead-lettered (schema_violation)" in summary
     assert "audit log: OK" in summary
     assert "What went where" not in result.stdout  # the table is for terminals and -v
-    assert "topology_change" not in result.stdout + result.stderr  # no log lines by default
+    assert "topology.change" not in result.stdout + result.stderr  # no log lines by default

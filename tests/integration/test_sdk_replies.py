@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from consumers import Consumer, Outcome, request
+from consumers import Consumer, Outcome, ReplyTimeout, request
 from liaison.settings import Settings
-from producers import Publisher, ReplyTimeout
+from producers import Publisher
 from schemas.correspondence import Letter
 from schemas.envelope import Envelope
 from schemas.examples import example_payload

@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 
 from consumers import Consumer
+from consumers.errors import ConsumeError
 from liaison.amqp import blocking_connection
 from liaison.management import Management
 from liaison.settings import Settings, TlsSettings
 from liaison.topology import credentials_path
 from producers import ParticipantSettings, Publisher
-from producers.errors import ConsumeError, PublishError
+from producers.errors import PublishError
 from producers.settings import TlsOptions
 from schemas import wire
 from schemas.correspondence import Letter

@@ -2,7 +2,8 @@
 
 ``schemas`` (the contracts) needs only pydantic (and its parser, jiter), cryptography
 and the standard library; the edge SDK (``producers``, ``consumers``) never imports the hub
-(``liaison``); nothing imports the hub's CLI but the CLI itself and ``python -m
+(``liaison``), and neither side of it (nor the hub) imports a private (``_name``) module of
+the other, so what they share lives in a public module; nothing imports the hub's CLI but the CLI itself and ``python -m
 liaison``. Imports inside functions and ``TYPE_CHECKING`` blocks count too.
 """
 
@@ -57,6 +58,15 @@ def _top(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def _crosses_into_private(importer: str, name: str) -> bool:
+    """``importer`` reaches into a private module of the SDK package it is not part of."""
+    return (
+        _top(name) in {"producers", "consumers"}
+        and _top(name) != _top(importer)
+        and any(part.startswith("_") for part in name.split(".")[1:])
+    )
+
+
 def _where(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
@@ -91,6 +101,23 @@ class TestImportDirections:
         ]
         assert bad == []
 
+    def test_no_package_imports_a_private_module_of_the_sdk_from_outside(self) -> None:
+        """``consumers`` and the hub use only public modules of ``producers`` (and back)."""
+        bad = [
+            f"{_where(path)} imports {name}"
+            for path, names in ALL.items()
+            for name in sorted(names)
+            if _crosses_into_private(_module_name(path), name)
+        ]
+        assert bad == []
+
+    def test_the_private_module_check_sees_a_private_import(self) -> None:
+        """The rule above is not vacuous: a private cross import in the source would be caught."""
+        assert _crosses_into_private("consumers.consumer", "producers._amqp")
+        assert _crosses_into_private("liaison.amqp", "consumers._helpers")
+        assert not _crosses_into_private("producers.publisher", "producers._amqp")
+        assert not _crosses_into_private("consumers.consumer", "producers.amqp")
+
     def test_only_the_cli_and_main_import_the_cli(self) -> None:
         """The CLI is the outermost layer: no library module depends on it."""
         bad = [
@@ -108,3 +135,20 @@ class TestImportDirections:
         path = ROOT / "producers" / "examples" / "plain_pika.py"
         names = _imports(path)
         assert {_top(n) for n in names} <= {"pika", "cryptography"} | STDLIB, names
+
+
+def test_consumer_errors_moved_and_still_answer_to_their_old_names() -> None:
+    """``ConsumeError``/``ReplyTimeout`` live in ``consumers.errors``; old imports still work."""
+    import consumers
+    import consumers.errors
+    import producers
+    import producers.errors
+
+    for name in ("ConsumeError", "ReplyTimeout"):
+        new = getattr(consumers.errors, name)
+        assert new.__module__ == "consumers.errors"
+        assert getattr(consumers, name) is new
+        assert getattr(producers, name) is new
+        assert getattr(producers.errors, name) is new
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = producers.Nothing

@@ -2,7 +2,8 @@
 
 kombu 5.7 ships partial annotations that strict mypy rejects at every call
 (untyped functions, names not re-exported), and py-amqp ships none. The SDK
-talks to them only through these names; consumers import them from here too.
+talks to them only through these names. A public module of the SDK, so the
+consumer side shares it without reaching into a private part of ``producers``.
 """
 
 from __future__ import annotations
