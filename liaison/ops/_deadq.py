@@ -156,6 +156,12 @@ class DeadLetterQueue:
         if action != "retry":
             return None
         settings = self._settings
+        # Who sent it first: the most specific answer when the hub cannot vouch for it.
+        identity = identity_problem(
+            letter, hub_user=settings.hub_user, user_prefix=settings.user_prefix
+        )
+        if identity is not None:
+            return identity
         if letter.reason in FINAL_REASONS:
             return (
                 f"refused as {letter.reason}: the router's relay skips the check that refused "
@@ -167,9 +173,7 @@ class DeadLetterQueue:
             # A relayed receipt skips the delivery-token check; the participant that
             # received the original can simply send its receipt again.
             return "a receipt is not relayed: its sender re-sends it, with its delivery token"
-        return identity_problem(
-            letter, hub_user=settings.hub_user, user_prefix=settings.user_prefix
-        )
+        return None
 
     def _settle(
         self,
