@@ -77,8 +77,16 @@ class Settings(BaseModel):
     #: Unacked ingress messages the router takes at once: each waits for two confirm round
     #: trips (deliveries, then its audit batch), so the window must cover them.
     prefetch: int = Field(default=2_000, ge=1, le=65_535)
-    #: Quorum-queue delivery limit before a message is dead-lettered.
+    #: Quorum-queue delivery limit of the participants' inboxes before a copy is
+    #: dead-lettered (a consumer that keeps failing on it).
     delivery_limit: int = Field(default=5, ge=1)
+    #: The same for the hub's own queues (ingress, audit, retry relay). RabbitMQ 3.10
+    #: counts a delivery returned by a lost connection like a failed one, and the router
+    #: and the audit writer each hold up to ``prefetch`` unacked: with a small limit, a
+    #: few node failovers dead-letter innocent traffic and audit batches. The hub never
+    #: fails on a message by design (refusals are dead letters it writes itself), so this
+    #: limit only ends a loop of hard crashes; it must outlast any run of failovers.
+    hub_delivery_limit: int = Field(default=50, ge=1)
     #: Consumer retry delays: name (an ``x-liaison-delay`` value, part of a queue name) →
     #: milliseconds, one TTL queue each. Tests plan shorter ones; a JSON object in the
     #: environment (``LIAISON_RETRY_DELAYS_MS='{"1s": 1000}'``).

@@ -185,18 +185,24 @@ class Topology:
         return next((user for user in self.users if user.name == name), None)
 
 
-def _dead_lettered(settings: Settings, **extra: ArgValue) -> dict[str, ArgValue]:
-    """Arguments of a quorum queue whose failures go to ``liaison.dead``."""
+def _dead_lettered(
+    settings: Settings, extra: Mapping[str, ArgValue] | None = None, *, hub: bool = False
+) -> dict[str, ArgValue]:
+    """Arguments of a quorum queue whose failures go to ``liaison.dead``.
+
+    ``hub``: a queue the hub itself consumes, whose limit must outlast failovers
+    (see ``Settings.hub_delivery_limit``).
+    """
     return {
         "x-queue-type": "quorum",
-        "x-delivery-limit": settings.delivery_limit,
+        "x-delivery-limit": settings.hub_delivery_limit if hub else settings.delivery_limit,
         "x-dead-letter-exchange": wire.DEAD_EXCHANGE,
         # Quorum queues dead-letter at most once by default: a dead letter is lost if
         # the target does not take it. At-least-once keeps it until the target
         # confirms; RabbitMQ requires reject-publish overflow for that (3.10+).
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
-        **extra,
+        **(extra or {}),
     }
 
 
@@ -240,17 +246,18 @@ def plan(directory: Directory, settings: Settings) -> Topology:
         ExchangeSpec(RETRY_DUE_EXCHANGE, "fanout", internal=True),
     )
     queues = [
-        QueueSpec.of(wire.INGRESS_QUEUE, _dead_lettered(settings)),
+        QueueSpec.of(wire.INGRESS_QUEUE, _dead_lettered(settings, hub=True)),
         # No dead-letter target, hence no delivery limit either: past the limit a
         # quorum queue without one drops the message, and these are the dead letters.
         QueueSpec.of(wire.DEAD_QUEUE, {"x-queue-type": "quorum"}),
         QueueSpec.of(
-            wire.AUDIT_QUEUE, _dead_lettered(settings, **{"x-single-active-consumer": True})
+            wire.AUDIT_QUEUE,
+            _dead_lettered(settings, {"x-single-active-consumer": True}, hub=True),
         ),
         # Past its delivery limit (a relay that keeps failing on a message) the broker
         # moves a message to liaison.dead, keeping the participant's user_id: the
         # operator's tools trust nothing else on it.
-        QueueSpec.of(wire.RETRY_DUE_QUEUE, _dead_lettered(settings)),
+        QueueSpec.of(wire.RETRY_DUE_QUEUE, _dead_lettered(settings, hub=True)),
     ]
     bindings = [
         BindingSpec(wire.INGRESS_EXCHANGE, wire.INGRESS_QUEUE, routing_key="#"),
@@ -270,7 +277,7 @@ def plan(directory: Directory, settings: Settings) -> Topology:
         name = wire.retry_queue(delay)
         # Quorum queues honour a queue-wide x-message-ttl since RabbitMQ 3.10. An expired
         # message goes to the retry relay, which alone puts it back in an inbox.
-        arguments = _dead_lettered(settings, **{"x-message-ttl": milliseconds})
+        arguments = _dead_lettered(settings, {"x-message-ttl": milliseconds})
         arguments["x-dead-letter-exchange"] = RETRY_DUE_EXCHANGE
         queues.append(QueueSpec.of(name, arguments))
         bindings.append(

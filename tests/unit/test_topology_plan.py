@@ -87,6 +87,13 @@ class TestExchangesAndQueues:
         topology = plan(directory, SETTINGS.replace(delivery_limit=9))
         assert _queue(topology, "inbox.gs")["x-delivery-limit"] == 9
 
+    def test_hub_queues_outlast_failovers(self, directory: Directory) -> None:
+        """The hub's own queues take hub_delivery_limit, the inboxes delivery_limit."""
+        topology = plan(directory, SETTINGS.replace(delivery_limit=3, hub_delivery_limit=70))
+        for queue in (wire.INGRESS_QUEUE, wire.AUDIT_QUEUE, wire.RETRY_DUE_QUEUE):
+            assert _queue(topology, queue)["x-delivery-limit"] == 70, queue
+        assert _queue(topology, "inbox.gs")["x-delivery-limit"] == 3
+
     def test_hub_queues(self, topology: Topology) -> None:
         """Ingress takes every type; dead letters have no target; audit has one active consumer."""
         assert BindingSpec(wire.INGRESS_EXCHANGE, wire.INGRESS_QUEUE, routing_key="#") in (
