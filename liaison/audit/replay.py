@@ -16,9 +16,9 @@ from typing import Any
 
 import pika
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import connection_parameters
 from liaison.audit.records import Record
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import canonical_json

@@ -6,11 +6,11 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+from liaison.adapters.pika_router import Router, _Entry
+from liaison.core.decide import Incoming, RoutingContext, decide
+from liaison.core.rules import Rules
+from liaison.core.window import AckTracker, IdWindow
 from liaison.directory import load_directory
-from liaison.flow import AckTracker, IdWindow
-from liaison.router import Router, _Entry
-from liaison.routing import Incoming, RoutingContext, decide
-from liaison.rules import Rules
 from liaison.settings import Settings
 from schemas.catalog import default_registry
 from schemas.examples import example_envelope

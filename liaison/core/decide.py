@@ -2,7 +2,7 @@
 
 A function of its inputs (bytes, AMQP properties, directory, rules, clock) and
 of one piece of state passed in, the duplicate window, which it reads and
-claims; the I/O shell in ``liaison.router`` only moves bytes and confirms.
+claims; the I/O shell in ``liaison.adapters.pika_router`` only moves bytes and confirms.
 Order of checks, each refusing with its own reason:
 
 1. decode (size and nesting caps, JSON, registry, schema) → the contract's reasons;
@@ -33,13 +33,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from liaison.audit.events import EventKind, make_event
-from liaison.decision import Decision, Incoming, Outgoing, Refusal
+from liaison.core.events import EventKind, make_event
+from liaison.core.outcomes import RECEIPTS, body_tag, envelope_facts, refused, routed
+from liaison.core.rules import Rules
+from liaison.core.tokens import receipt_token, token_matches
+from liaison.core.values import Decision, Incoming, Outgoing, Refusal
+from liaison.core.window import IdWindow
 from liaison.directory import Directory
-from liaison.flow import IdWindow
-from liaison.outcomes import RECEIPTS, body_tag, envelope_facts, refused, routed
-from liaison.rules import Rules
-from liaison.tokens import receipt_token, token_matches
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
@@ -60,7 +60,7 @@ class RoutingContext:
     max_bytes: int = 256 * 1024
     max_depth: int = 32
     max_clock_skew: timedelta = timedelta(minutes=5)
-    #: The secret behind the delivery tokens (``liaison.tokens``).
+    #: The secret behind the delivery tokens (``liaison.core.tokens``).
     receipt_secret: bytes = field(kw_only=True, repr=False)
 
 

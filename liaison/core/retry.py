@@ -1,7 +1,7 @@
 """The retry relay's decision: one message from ``hub.retry.due`` in, one hub publish out.
 
-Pure, like ``liaison.routing``: bytes, AMQP properties, the directory and the clock
-in; what to publish and what to audit out. The shell (``liaison.retry_relay``)
+Pure, like ``liaison.core.decide``: bytes, AMQP properties, the directory and the clock
+in; what to publish and what to audit out. The shell (``liaison.adapters.retry_relay``)
 only moves bytes and confirms.
 
 A participant parks a message on ``liaison.retry`` under its own code; after the
@@ -29,8 +29,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from liaison.audit.events import AuditEvent, EventKind, body_id, make_event
-from liaison.decision import Outgoing
+from liaison.core.events import AuditEvent, EventKind, body_id, make_event
+from liaison.core.values import Outgoing
 from liaison.directory import Directory
 from schemas import wire
 from schemas.errors import ReasonCode

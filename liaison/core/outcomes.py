@@ -1,6 +1,6 @@
 """The outcomes of a routing decision: deliveries, dead letters and audit events.
 
-Pure functions called by ``liaison.routing.decide`` once it knows a message's
+Pure functions called by ``liaison.core.decide.decide`` once it knows a message's
 fate: ``routed`` (with per-recipient clearance) and ``refused``.
 
 Every audit event about a message that parsed is keyed by its id *and* its owner
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
-from liaison.decision import Decision, Incoming, Outgoing, Refusal
+from liaison.core.events import AuditEvent, EventKind, RawJson, body_id, make_event
+from liaison.core.tokens import receipt_token
+from liaison.core.values import Decision, Incoming, Outgoing, Refusal
 from liaison.directory import Directory, Participant
-from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ReasonCode
@@ -106,7 +106,7 @@ def routed(
                 exchange=wire.DELIVER_EXCHANGE,
                 routing_key=code,
                 body=incoming.body,
-                # One HMAC per copy: the recipient's proof for a receipt (liaison.tokens).
+                # One HMAC per copy: the recipient's proof for a receipt (liaison.core.tokens).
                 headers={
                     **relay_headers,
                     **raised_header,

@@ -30,15 +30,15 @@ import pika.frame
 import pika.spec
 import structlog
 
+from liaison.adapters.coalesce import coalesce_writes
 from liaison.amqp import TLS_REFUSED, Failover, describe_connect_error, login_refused
-from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
-from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.core.decide import Decision, Incoming, Outgoing, RoutingContext, decide
+from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
+from liaison.core.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.core.outcomes import body_tag
+from liaison.core.window import AckTracker, IdWindow, RouterStats
 from liaison.errors import LoginRefusedError
-from liaison.flow import AckTracker, IdWindow, RouterStats
-from liaison.outcomes import body_tag
-from liaison.routing import Decision, Incoming, Outgoing, RoutingContext, decide
 from liaison.settings import Settings
-from liaison.transport import coalesce_writes
 from schemas import wire
 from schemas.errors import ReasonCode
 
