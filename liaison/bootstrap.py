@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from liaison.core.decide import RoutingContext
+from liaison.core.rules import Rules
+from liaison.core.tokens import load_or_create_secret
 from liaison.directory import Directory, load_directory
 from liaison.errors import DirectoryError
-from liaison.routing import RoutingContext
-from liaison.rules import Rules
 from liaison.settings import Settings
-from liaison.tokens import load_or_create_secret
 from schemas.catalog import default_registry
 from schemas.registry import Registry
 

@@ -40,11 +40,11 @@ def serve_router(settings: Settings) -> int:
     give-ups from ``hub.retry.due`` and re-publishes them as the hub; with several
     workers, each has one, competing on that queue.
     """
+    from liaison.adapters.pika_router import Router  # noqa: PLC0415
+    from liaison.adapters.retry_relay import RetryRelay, start_relay  # noqa: PLC0415
     from liaison.bootstrap import routing_context  # noqa: PLC0415 - keeps --help fast
+    from liaison.core.retry import RelayContext  # noqa: PLC0415
     from liaison.errors import TlsRefusedError  # noqa: PLC0415
-    from liaison.retries import RelayContext  # noqa: PLC0415
-    from liaison.retry_relay import RetryRelay, start_relay  # noqa: PLC0415
-    from liaison.router import Router  # noqa: PLC0415
     from liaison.runtime import calm_gc  # noqa: PLC0415
     from liaison.web import MetricsObserver, start_web  # noqa: PLC0415
 

@@ -105,7 +105,7 @@ def replay_selection(directory: Path, where: Filter) -> Iterator[Record]:
     ``received`` record), with whatever sender its body claimed, and replaying it as
     the hub would deliver a refused forgery with the hub's authority. A ``received``
     record qualifies when a ``routed`` record names the same message id, sender and
-    content (the middle of their dedupe keys, see ``liaison.outcomes``).
+    content (the middle of their dedupe keys, see ``liaison.core.outcomes``).
     """
     routed_only = Filter(
         event="routed", sender=where.sender, type=where.type, message_id=where.message_id

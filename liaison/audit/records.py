@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from liaison.audit.events import AuditEvent
+from liaison.core.events import AuditEvent
 from schemas.envelope import canonical_json
 from schemas.errors import LiaisonError
 

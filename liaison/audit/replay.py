@@ -16,9 +16,10 @@ from typing import Any
 
 import pika
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import connection_parameters
 from liaison.audit.records import Record
-from liaison.publish import publish_pipelined
+from liaison.core.relay import Relay, request_headers
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import canonical_json
@@ -43,13 +44,13 @@ def plan_replays(records: Iterable[Record], *, actor: str, to: str | None = None
         envelope = record.envelope
         if envelope is None or not isinstance(envelope.get("type"), str):
             continue
-        headers: dict[str, Any] = {
-            wire.H_REPLAY_OF: record.message_id,
-            wire.H_ACTOR: actor,
-            wire.H_OPERATION: uuid.uuid4().hex,
-        }
-        if to is not None:
-            headers[wire.H_REPLAY_TO] = to
+        headers = request_headers(
+            Relay.REPLAY,
+            record.message_id,
+            actor=actor,
+            operation=uuid.uuid4().hex,
+            to=(to,) if to is not None else None,
+        )
         recipients = (to,) if to else tuple(envelope.get("recipients", ()))
         plans.append(
             Replay(

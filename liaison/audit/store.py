@@ -33,7 +33,6 @@ from types import TracebackType
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit import checkpoints as cp
-from liaison.audit.events import AuditEvent
 from liaison.audit.index import KeyIndex, ResumePoint, open_index
 from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
 from liaison.audit.merkle import Accumulator
@@ -47,6 +46,7 @@ from liaison.audit.segments import (
     segment_number,
     write_all,
 )
+from liaison.core.events import AuditEvent
 from schemas.errors import LiaisonError
 
 LOCK_FILE = "writer.lock"

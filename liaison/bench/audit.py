@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.amqp import connection_parameters
 from liaison.audit.bench import bench_audit, build_ledger
-from liaison.audit.events import EventKind, make_event
 from liaison.audit.keys import load_or_create
 from liaison.audit.query import Filter, replay_selection
 from liaison.audit.replay import plan_replays, publish_replays
 from liaison.audit.store import Ledger
+from liaison.core.events import EventKind, make_event
 from liaison.management import Management
 from liaison.settings import Settings
 from schemas import wire

@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 
 import pika
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import connection_parameters
 from liaison.bench.clock import AckWatch, resident_mb
 from liaison.bench.load import purge, queue_depth, scratch_vhost, stop_process
 from liaison.bench.raw import SETTINGS_ENV
 from liaison.credentials import participant_url
 from liaison.management import Management
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter

@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 
 import pika
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import connection_parameters
 from liaison.bench.hub import SENDER, BenchResult, run_bench
 from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter

@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import func, select
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import connection_parameters
 from liaison.bench.hub import SENDER, _body, _props
 from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
@@ -32,7 +33,6 @@ from liaison.credentials import participant_url
 from liaison.errors import BrokerError
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 

@@ -4,8 +4,8 @@ It gets every optimisation of the router that is not routing work, so the ratio
 between the two is the cost of what the router adds (decoding, validation,
 authorisation, routing, the audit events) and nothing else: the same adapter,
 prefetch (from the same settings object) and pipelined confirms; one ``send()``
-per event-loop turn (:func:`liaison.transport.coalesce_writes`); ``multiple``
-acks over contiguous runs (:class:`liaison.flow.AckTracker`); confirms matched
+per event-loop turn (:func:`liaison.adapters.coalesce.coalesce_writes`); ``multiple``
+acks over contiguous runs (:class:`liaison.core.window.AckTracker`); confirms matched
 by the same ordered-prefix walk; the same garbage-collector settings
 (:func:`liaison.runtime.calm_gc`); and the same ack clock
 (:mod:`liaison.bench.clock`).
@@ -27,12 +27,12 @@ import pika.channel
 import pika.frame
 import pika.spec
 
+from liaison.adapters.coalesce import coalesce_writes
 from liaison.amqp import connection_parameters
 from liaison.bench.clock import AckClock
-from liaison.flow import AckTracker
+from liaison.core.window import AckTracker
 from liaison.runtime import calm_gc
 from liaison.settings import Settings
-from liaison.transport import coalesce_writes
 
 SETTINGS_ENV = "LIAISON_BENCH_SETTINGS"
 

@@ -24,9 +24,9 @@ from liaison.settings import Settings
 
 def run_router(settings: Settings) -> int:
     """Route until SIGTERM, reporting acks on standard output."""
+    from liaison.adapters.pika_router import Router  # noqa: PLC0415
     from liaison.bootstrap import routing_context  # noqa: PLC0415 - heavy, only when used
-    from liaison.decision import Decision  # noqa: PLC0415
-    from liaison.router import Router  # noqa: PLC0415
+    from liaison.core.values import Decision  # noqa: PLC0415
     from liaison.runtime import calm_gc  # noqa: PLC0415
     from liaison.web import MetricsObserver  # noqa: PLC0415
 

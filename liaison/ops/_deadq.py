@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from uuid import uuid4
 
 import pika
@@ -35,8 +35,10 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel as Channel
 
 from liaison.amqp import blocking_connection
-from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
-from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.core import dedupe, relay
+from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
+from liaison.core.events import AuditEvent, EventKind, encode_batch, make_event
+from liaison.core.relay import Relay
 from liaison.errors import BrokerError
 from liaison.ops._letters import (
     DeadLetter,
@@ -199,16 +201,16 @@ class DeadLetterQueue:
         self, channel: Channel, copies: list[DeadLetter], operation: str, actor: str
     ) -> None:
         letter = copies[0]
-        headers: dict[str, Any] = {
-            wire.H_RETRY_OF: letter.message_id,
-            wire.H_ACTOR: actor,
-            wire.H_OPERATION: operation,
-        }
         recipients = {copy.recipient for copy in copies}
-        if None not in recipients:
-            # Every copy names the recipient it failed for (clearance, unroutable): the
-            # router retries those alone instead of delivering again to the others.
-            headers[wire.H_RETRY_TO] = ",".join(sorted(r for r in recipients if r))
+        # When every copy names the recipient it failed for (clearance, unroutable), the
+        # router retries those alone instead of delivering again to the others.
+        headers = relay.request_headers(
+            Relay.RETRY,
+            letter.message_id,
+            actor=actor,
+            operation=operation,
+            to=sorted(r for r in recipients if r) if None not in recipients else None,
+        )
         properties = pika.BasicProperties(
             content_type=wire.CONTENT_TYPE,
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -301,7 +303,7 @@ def _operator_event(action: Action, letter: DeadLetter, operation: str, actor: s
     return make_event(
         EventKind.OPERATOR_ACTION,
         letter.message_id,
-        discriminator=f"{action}:{operation}",
+        discriminator=dedupe.operator(action, operation),
         type=letter.type,
         sender=letter.sender,
         recipients=(letter.recipient,) if letter.recipient else (),

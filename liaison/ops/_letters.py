@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from liaison.audit.events import body_id
+from liaison.core.events import body_id
 from schemas import wire
 
 #: Bodies larger than this are not parsed for display (the hub caps messages anyway).

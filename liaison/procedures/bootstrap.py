@@ -7,13 +7,13 @@ import hmac
 from dataclasses import replace
 from uuid import UUID
 
+from liaison.core.tokens import load_or_create_secret
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
 from liaison.procedures.case_config import load_questions, load_treaties
 from liaison.procedures.config import AckRules, ExpectedReport
 from liaison.procedures.core import Policy
 from liaison.settings import Settings
-from liaison.tokens import load_or_create_secret
 
 #: The procedures service's participant code in the directory.
 CODE = "gs-procedures"

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from liaison.core.rules import RuleName
 from liaison.directory import Directory
 from liaison.errors import ConfigError
 from liaison.procedures.calendar import Duration
 from liaison.procedures.questions import AssignRule, QuestionPolicy
 from liaison.procedures.treaties import Expectation, Roles, TreatyPolicy
-from liaison.rules import RuleName
 from schemas.treaties import TreatyStep
 from schemas.types import ParticipantCode
 

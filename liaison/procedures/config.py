@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from liaison.core.rules import RuleName
 from liaison.directory import Directory, SendPattern
 from liaison.errors import ConfigError
 from liaison.procedures.calendar import Duration
-from liaison.rules import RuleName
 from schemas.types import ParticipantCode, Precedence
 
 RECEIPT_TYPES = ("receipt.received", "receipt.registered", "receipt.answered")

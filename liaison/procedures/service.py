@@ -34,12 +34,12 @@ import pika.exceptions
 import pika.spec
 import structlog
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.amqp import node_parameters
 from liaison.credentials import participant_url
 from liaison.errors import BrokerError
 from liaison.procedures import core
 from liaison.procedures.store import OutboxRow, Store
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import Envelope

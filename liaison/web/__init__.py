@@ -21,7 +21,7 @@ from liaison.web.server import DeadLetterCache, WebApp, WebServer, dead_depth
 from liaison.web.traffic import TrafficLog
 
 if TYPE_CHECKING:
-    from liaison.router import Router
+    from liaison.adapters.pika_router import Router
 
 
 def start_web(settings: Settings, router: Router, observer: MetricsObserver) -> WebServer | None:

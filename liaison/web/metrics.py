@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from liaison.routing import Decision, RoutingContext
+from liaison.core.decide import Decision, RoutingContext
 from liaison.web.traffic import TrafficLog, proven_sender
 from schemas import wire
 from schemas.errors import ReasonCode

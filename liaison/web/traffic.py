@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from liaison.routing import Decision
+from liaison.core.decide import Decision
 from schemas.errors import ReasonCode
 
 UNKNOWN = "unknown"

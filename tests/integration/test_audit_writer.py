@@ -16,10 +16,10 @@ from urllib.parse import quote
 import pika
 import pytest
 
-from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.audit.keys import read_public_key
 from liaison.audit.segments import list_segments
 from liaison.audit.verify import verify_directory
+from liaison.core.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.management import Management
 from liaison.settings import Settings
 from schemas import wire

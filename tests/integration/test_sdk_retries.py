@@ -16,7 +16,7 @@ import pika
 import pytest
 
 from consumers import Consumer, Outcome, RetryPolicy, SqliteStore
-from liaison.audit.events import body_id
+from liaison.core.events import body_id
 from liaison.management import Management
 from liaison.settings import Settings
 from producers import Publisher, PublishError

@@ -18,9 +18,9 @@ import pika
 import pytest
 
 from consumers import Consumer
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.audit.segments import list_segments
 from liaison.credentials import participant_url
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.catalog import default_registry

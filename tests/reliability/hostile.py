@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit.events import body_id
+from liaison.core.events import body_id
 from schemas.catalog import default_registry
 from schemas.envelope import canonical_json
 from schemas.errors import ContractError

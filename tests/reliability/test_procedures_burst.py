@@ -19,10 +19,10 @@ from pathlib import Path
 import pika
 from sqlalchemy import func, select
 
+from liaison.adapters.pipelined import publish_pipelined
 from liaison.credentials import participant_url
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store
-from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter

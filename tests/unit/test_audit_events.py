@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from liaison.audit.events import EventKind, RawJson, decode_batch, encode_batch, make_event
+from liaison.core.events import EventKind, RawJson, decode_batch, encode_batch, make_event
 from schemas.envelope import canonical_json
 
 
@@ -44,7 +44,7 @@ def test_events_must_be_objects() -> None:
     """An event written as an array of positional values is malformed, not decoded."""
     import pytest
 
-    from liaison.audit.events import decode_batch
+    from liaison.core.events import decode_batch
 
     positional = b'{"events":[["received","k","2025-01-01T00:00:00Z","m"]]}'
     with pytest.raises(ValueError, match="event objects"):

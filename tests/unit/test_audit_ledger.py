@@ -12,11 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit import checkpoints as cp
-from liaison.audit.events import AuditEvent, EventKind, make_event
 from liaison.audit.records import RecordError
 from liaison.audit.segments import list_segments
 from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
 from liaison.audit.verify import Kind, VerifyResult, verify_directory
+from liaison.core.events import AuditEvent, EventKind, make_event
 
 SEGMENT = "segment-000001.jsonl"
 KINDS = (EventKind.RECEIVED, EventKind.ROUTED, EventKind.DELIVERED)

@@ -9,10 +9,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.audit import store
-from liaison.audit.events import EventKind, encode_batch, make_event
 from liaison.audit.segments import list_segments
 from liaison.audit.store import Ledger, LedgerError
 from liaison.audit.writer import AuditWriter
+from liaison.core.events import EventKind, encode_batch, make_event
 from liaison.settings import Settings
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from liaison.core.decide import Decision, Incoming, RoutingContext, decide
+from liaison.core.rules import Rules
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
-from liaison.routing import Decision, Incoming, RoutingContext, decide
-from liaison.rules import Rules
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import new_envelope

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from liaison.audit.events import decode_batch, encode_batch
-from liaison.decision import Decision
+from liaison.core.decide import Incoming, RoutingContext, decide
+from liaison.core.events import decode_batch, encode_batch
+from liaison.core.rules import Rules
+from liaison.core.tokens import load_or_create_secret, receipt_token
+from liaison.core.values import Decision
+from liaison.core.window import IdWindow
 from liaison.directory import load_directory
 from liaison.errors import ConfigError
-from liaison.flow import IdWindow
-from liaison.routing import Incoming, RoutingContext, decide
-from liaison.rules import Rules
-from liaison.tokens import load_or_create_secret, receipt_token
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope, canonical_json, new_envelope

@@ -17,12 +17,12 @@ import pika
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from liaison.audit.events import decode_batch, encode_batch
+from liaison.core.decide import Decision, Incoming, RoutingContext, decide
+from liaison.core.events import decode_batch, encode_batch
+from liaison.core.rules import Rules
+from liaison.core.tokens import receipt_token
+from liaison.core.window import IdWindow
 from liaison.directory import load_directory
-from liaison.flow import IdWindow
-from liaison.routing import Decision, Incoming, RoutingContext, decide
-from liaison.rules import Rules
-from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import Envelope, new_envelope

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from liaison.audit.events import EventKind, decode_batch, encode_batch
+from liaison.core.events import EventKind, decode_batch, encode_batch
+from liaison.core.retry import Due, RelayContext, Verdict, relay
 from liaison.directory import load_directory
-from liaison.retries import Due, RelayContext, Verdict, relay
 from schemas import wire
 from schemas.examples import example_envelope
 

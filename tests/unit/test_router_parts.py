@@ -6,11 +6,11 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+from liaison.adapters.pika_router import Router
+from liaison.core.decide import Incoming, RoutingContext, decide
+from liaison.core.rules import Rules
+from liaison.core.window import AckTracker, IdWindow
 from liaison.directory import load_directory
-from liaison.flow import AckTracker, IdWindow
-from liaison.router import Router, _Entry
-from liaison.routing import Incoming, RoutingContext, decide
-from liaison.rules import Rules
 from liaison.settings import Settings
 from schemas.catalog import default_registry
 from schemas.examples import example_envelope
@@ -115,20 +115,17 @@ class TestClaimsAcrossReconnects:
             "guest",
             receipt_secret=b"k" * 32,
         )
-        router = Router(Settings(hub_key_path=tmp_path / "hub.key", http_port=0), ctx)
+        state = Router(Settings(hub_key_path=tmp_path / "hub.key", http_port=0), ctx).state
         now = datetime.now(UTC)
         in_flight, acked = (
             example_envelope("correspondence.letter", 1, sender="gs", recipients=("gs-archives",))
             for _ in range(2)
         )
-        decisions = [
-            decide(Incoming(m.encode(), "gs"), ctx, now=now, window=router._window)
-            for m in (in_flight, acked)
-        ]
         # The first is still waiting for its confirms; the second was acked already.
-        router._entries[1] = _Entry(tag=1, decision=decisions[0], started=0.0)
-        router._reset_channel_state()  # what a reconnection does
-        again = decide(Incoming(in_flight.encode(), "gs"), ctx, now=now, window=router._window)
+        state.on_message(1, Incoming(in_flight.encode(), "gs"))
+        decide(Incoming(acked.encode(), "gs"), ctx, now=now, window=state.window)
+        state.on_connection_lost()  # what a reconnection does
+        again = decide(Incoming(in_flight.encode(), "gs"), ctx, now=now, window=state.window)
         assert again.deliveries, "a redelivered, never-acked message was dropped"
-        repeat = decide(Incoming(acked.encode(), "gs"), ctx, now=now, window=router._window)
+        repeat = decide(Incoming(acked.encode(), "gs"), ctx, now=now, window=state.window)
         assert [e.event.value for e in repeat.events] == ["duplicate"]

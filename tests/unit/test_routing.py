@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit.events import EventKind, decode_batch, encode_batch
+from liaison.core.decide import Decision, Incoming, RoutingContext, decide
+from liaison.core.events import EventKind, decode_batch, encode_batch
+from liaison.core.rules import Rules
+from liaison.core.window import IdWindow
 from liaison.directory import Directory, load_directory
-from liaison.flow import IdWindow
-from liaison.routing import Decision, Incoming, RoutingContext, decide
-from liaison.rules import Rules
 from schemas import wire
 from schemas.catalog import default_registry
 from schemas.envelope import canonical_json

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from liaison.core.rules import Rules
 from liaison.directory import Directory, load_directory
 from liaison.errors import ConfigError
-from liaison.rules import Rules
 from schemas.types import Classification, Precedence
 
 ROUTINE, FLASH = Precedence.ROUTINE, Precedence.FLASH

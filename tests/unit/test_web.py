@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from liaison.core.decide import Decision, Outgoing
 from liaison.ops import DeadLetterQueue, hub_queues
-from liaison.routing import Decision, Outgoing
 from liaison.settings import Settings
 from liaison.web import DeadLetterCache, HubMetrics, MetricsObserver, QueuePoller, TrafficLog
 from liaison.web.server import WebApp

@@ -1,7 +1,8 @@
 """Audit events: what the hub tells the audit writer, one JSON batch per AMQP message.
 
-Each event has a deterministic ``dedupe_key``: the same event about the same
-message, published twice (a redelivery after a crash), is recorded once.
+Each event has a deterministic ``dedupe_key`` (the scheme: ``liaison.core.dedupe``):
+the same event about the same message, published twice (a redelivery after a
+crash), is recorded once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import lru_cache
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, TypeAdapter
+
+from liaison.core.dedupe import event_key
 
 CONTENT_TYPE = "application/vnd.liaison.audit+json"
 
@@ -78,12 +81,13 @@ def make_event(
     at: datetime | None = None,
     **fields: Any,
 ) -> AuditEvent:
-    """An event whose dedupe key is ``kind:message_id[:discriminator]``."""
-    # Concatenation, not ``kind.value``: a StrEnum member is its value as a str, and
-    # the enum's ``value`` descriptor costs more than the rest of the key (hot path).
-    key = kind + ":" + message_id + (":" + discriminator if discriminator else "")
+    """An event whose dedupe key is ``kind:message_id[:discriminator]`` (see ``dedupe``)."""
     return AuditEvent(
-        event=kind, dedupe_key=key, at=at or datetime.now(UTC), message_id=message_id, **fields
+        event=kind,
+        dedupe_key=event_key(kind, message_id, discriminator),
+        at=at or datetime.now(UTC),
+        message_id=message_id,
+        **fields,
     )
 
 

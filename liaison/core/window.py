@@ -1,9 +1,8 @@
-"""The router's bookkeeping, kept apart from its I/O: acks, the duplicate window, counters."""
+"""The router's two windows: the ids it routed lately, and the ingress tags it may ack."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 
 class IdWindow:
@@ -78,19 +77,3 @@ class AckTracker:
             acks.extend((t, False) for t, needs in sorted(self._done.items()) if needs)
             self._done = dict.fromkeys(self._done, False)
         return acks
-
-
-@dataclass
-class RouterStats:
-    """Counters the router keeps; metrics and the benchmark read them."""
-
-    received: int = 0
-    routed: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    deliveries: int = 0
-    unroutable: int = 0
-    republished: int = 0
-    reconnects: int = 0
-    in_flight: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)

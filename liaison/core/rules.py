@@ -5,7 +5,7 @@ validated at start-up against the directory, so that a rule naming a participant
 that does not exist stops the hub before it routes anything. Applying them is a
 pure function of the message's type, sender, precedence and classification; a
 rule with ``when`` conditions also reads payload fields its types declare (see
-``liaison.conditions``), and may raise the precedence the copies are delivered at.
+``liaison.core.conditions``), and may raise the precedence the copies are delivered at.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from liaison.conditions import Condition, Predicate, compile_conditions
+from liaison.core.conditions import Condition, Predicate, compile_conditions
 from liaison.directory import Directory, SendPattern
 from liaison.errors import ConfigError
 from schemas.envelope import Envelope

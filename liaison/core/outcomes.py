@@ -1,26 +1,30 @@
 """The outcomes of a routing decision: deliveries, dead letters and audit events.
 
-Pure functions called by ``liaison.routing.decide`` once it knows a message's
-fate: ``routed`` (with per-recipient clearance) and ``refused``.
+Pure functions: ``liaison.core.decide.decide`` calls ``routed`` (with
+per-recipient clearance), ``refused`` or ``duplicate`` once it knows a message's
+fate; the router's state machine calls ``unroutable`` for the copies the broker
+returned (no inbox for the recipient).
 
 Every audit event about a message that parsed is keyed by its id *and* its owner
-(``<sender>:<content tag>``): a message reusing another's id, even one the
-router's window no longer remembers, gets records of its own instead of being
-taken for the first one by the audit writer's "once per key".
+(``<sender>:<content tag>``, see ``liaison.core.dedupe``): a message reusing
+another's id, even one the router's window no longer remembers, gets records of
+its own instead of being taken for the first one by the audit writer's "once per key".
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from liaison.audit.events import AuditEvent, EventKind, RawJson, body_id, make_event
-from liaison.decision import Decision, Incoming, Outgoing, Refusal
+from liaison.core import dedupe, relay
+from liaison.core.events import AuditEvent, EventKind, RawJson, body_id, make_event
+from liaison.core.relay import RelayRequest
+from liaison.core.tokens import receipt_token
+from liaison.core.values import Decision, Incoming, Outgoing, Refusal
 from liaison.directory import Directory, Participant
-from liaison.tokens import receipt_token
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ReasonCode
@@ -34,8 +38,7 @@ def routed(
     directory: Directory,
     wanted: tuple[str, ...],
     now: datetime,
-    relay: str,
-    operation: str,
+    request: RelayRequest | None,
     *,
     owner: str,
     secret: bytes,
@@ -46,7 +49,7 @@ def routed(
     # The caller has usually formatted the id already (a UUID's str() is not free).
     message_id = message_id or str(envelope.message_id)
     facts = envelope_facts(envelope)
-    key = f"{owner}:{operation}" if operation else owner
+    key = dedupe.routed(owner, request.operation if request is not None else "")
     deliveries: list[Outgoing] = []
     dead: list[Outgoing] = []
     events: list[AuditEvent] = [
@@ -59,25 +62,22 @@ def routed(
             envelope=RawJson(incoming.body),
         )
     ]
-    if relay:
-        kind = EventKind.REPLAYED if relay == "replay" else EventKind.RETRIED
-        actor = str(incoming.headers.get(wire.H_ACTOR, "hub"))
+    if request is not None:
+        actor = request.actor
         events.append(
             make_event(
-                kind,
+                request.kind.event,
                 message_id,
                 discriminator=key,
                 at=now,
                 **facts,
                 actor=actor,
-                detail=f"{relay} operation {operation or '?'} requested by {actor}",
+                detail=f"{request.kind} operation {request.operation or '?'} requested by {actor}",
             )
         )
     # Only the hub's own relay may say "this is a retry/replay": a participant's copies
     # of these headers stay behind.
-    relay_headers = (
-        {k: v for k, v in incoming.headers.items() if k in _RELAY_HEADERS} if relay else {}
-    )
+    relay_headers = relay.forwarded(incoming.headers) if request is not None else {}
     sender = envelope.sender
     # The body is the sender's (maybe signed): a raised precedence travels as a hub header.
     raised_header = {wire.H_PRECEDENCE: raised.value} if raised is not None else {}
@@ -92,7 +92,7 @@ def routed(
                 make_event(
                     EventKind.REJECTED,
                     message_id,
-                    discriminator=f"{key}:{code}",
+                    discriminator=dedupe.per_recipient(key, code),
                     at=now,
                     **facts,
                     reason=reason.value,
@@ -106,7 +106,7 @@ def routed(
                 exchange=wire.DELIVER_EXCHANGE,
                 routing_key=code,
                 body=incoming.body,
-                # One HMAC per copy: the recipient's proof for a receipt (liaison.tokens).
+                # One HMAC per copy: the recipient's proof for a receipt (liaison.core.tokens).
                 headers={
                     **relay_headers,
                     **raised_header,
@@ -181,16 +181,13 @@ def _receipt_event(
     return make_event(
         EventKind.RECEIPT,
         str(receipt.original_message_id),
-        discriminator=f"{envelope.message_id}:{key}",
+        discriminator=dedupe.receipt(str(envelope.message_id), key),
         at=now,
         type=envelope.type,
         sender=envelope.sender,
         recipients=delivered,
         detail=detail,
     )
-
-
-_RELAY_HEADERS = frozenset({wire.H_RETRY_OF, wire.H_REPLAY_OF, wire.H_ACTOR, wire.H_OPERATION})
 
 
 def envelope_facts(envelope: Envelope[Payload]) -> dict[str, Any]:
@@ -273,10 +270,9 @@ def refused(
     # genuine message that carries the same id (a spoofer could otherwise do so);
     # and by the reason: the same bytes refused later for another reason (expired
     # on a redelivery) are a new fact, not a repeat of the first.
-    tag = (
-        f"{envelope.sender}:{body_tag(incoming.body)}:{refusal.reason.value}"
-        if envelope is not None
-        else ""
+    tag = dedupe.refused(
+        dedupe.owner(envelope.sender, incoming.body) if envelope is not None else None,
+        refusal.reason.value,
     )
     events = (
         make_event(
@@ -304,14 +300,87 @@ def refused(
     )
 
 
-def body_tag(body: bytes) -> str:
-    """A digest of the body (128 bits of SHA-256, in hex), telling apart messages that share an id.
+def duplicate(envelope: Envelope[Payload], message_id: str, owner: str, now: datetime) -> Decision:
+    """The same sender's same bytes again within the window: dropped, audited once."""
+    event = make_event(
+        EventKind.DUPLICATE,
+        message_id,
+        discriminator=owner,
+        at=now,
+        **envelope_facts(envelope),
+        detail="already routed within the duplicate window; dropped",
+    )
+    return Decision(message_id, envelope.type, envelope.sender, (), (), (event,), False)
 
-    128 bits, not fewer: a sender able to find two bodies with the same tag
-    (a birthday search, 2^32 tries for 64 bits) could make the second one's
-    records collide with the first's and vanish from the ledger.
-    """
-    return hashlib.sha256(body).hexdigest()[:32]
+
+def is_duplicate(decision: Decision) -> bool:
+    """Whether ``decision`` dropped its message as a duplicate (see ``duplicate``)."""
+    return any(e.event is EventKind.DUPLICATE for e in decision.events)
+
+
+@dataclass(frozen=True)
+class Unroutable:
+    """What the copies the broker returned (no inbox for the recipient) turn into."""
+
+    #: The decision's events, "delivered" no longer claiming the returned copies.
+    events: tuple[AuditEvent, ...]
+    #: One dead letter (reason ``unroutable``) per returned copy.
+    dead_letters: tuple[Outgoing, ...]
+    #: One ``dead_lettered`` event per returned copy.
+    extra_events: tuple[AuditEvent, ...]
+
+
+def unroutable(decision: Decision, returned: Sequence[Outgoing]) -> Unroutable:
+    """The dead letters and corrected events for ``decision``'s ``returned`` deliveries."""
+    recipients = {out.routing_key for out in returned}
+    # "delivered" was written at decision time: it must not claim the returned copies.
+    events = tuple(
+        e._replace(recipients=tuple(r for r in e.recipients if r not in recipients))
+        if e.event is EventKind.DELIVERED
+        else e
+        for e in decision.events
+        if not (e.event is EventKind.DELIVERED and set(e.recipients) <= recipients)
+    )
+    dead: list[Outgoing] = []
+    extra: list[AuditEvent] = []
+    for out in returned:
+        text = f"no inbox for {out.routing_key!r} on the broker (topology out of date?)"
+        headers = {
+            **{k: v for k, v in out.headers.items() if k != wire.H_RECEIPT_TOKEN},
+            wire.H_REASON: ReasonCode.UNROUTABLE.value,
+            wire.H_REASON_TEXT: text,
+            wire.H_RECIPIENT: out.routing_key,
+            wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
+            wire.H_ORIGINAL_ROUTING_KEY: out.routing_key,
+        }
+        dead.append(
+            Outgoing(
+                wire.DEAD_EXCHANGE,
+                out.routing_key,
+                out.body,
+                headers,
+                out.message_id,
+                out.type,
+                out.correlation_id,
+            )
+        )
+        extra.append(
+            make_event(
+                EventKind.DEAD_LETTERED,
+                decision.message_id,
+                discriminator=dedupe.unroutable(
+                    dedupe.owner(str(decision.sender), out.body),
+                    relay.operation_of(out.headers),
+                    out.routing_key,
+                ),
+                type=decision.type,
+                sender=decision.sender,
+                recipients=(out.routing_key,),
+                reason=ReasonCode.UNROUTABLE.value,
+                detail=text,
+            )
+        )
+    return Unroutable(events, tuple(dead), tuple(extra))
 
 
 def _salvage(body: bytes) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A function of its inputs (bytes, AMQP properties, directory, rules, clock) and
 of one piece of state passed in, the duplicate window, which it reads and
-claims; the I/O shell in ``liaison.router`` only moves bytes and confirms.
+claims; the I/O shell in ``liaison.adapters.pika_router`` only moves bytes and confirms.
 Order of checks, each refusing with its own reason:
 
 1. decode (size and nesting caps, JSON, registry, schema) → the contract's reasons;
@@ -33,13 +33,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from liaison.audit.events import EventKind, make_event
-from liaison.decision import Decision, Incoming, Outgoing, Refusal
+from liaison.core import dedupe, relay
+from liaison.core.outcomes import RECEIPTS, duplicate, refused, routed
+from liaison.core.relay import Relay, RelayRequest
+from liaison.core.rules import Rules
+from liaison.core.tokens import receipt_token, token_matches
+from liaison.core.values import Decision, Incoming, Outgoing, Refusal
+from liaison.core.window import IdWindow
 from liaison.directory import Directory
-from liaison.flow import IdWindow
-from liaison.outcomes import RECEIPTS, body_tag, envelope_facts, refused, routed
-from liaison.rules import Rules
-from liaison.tokens import receipt_token, token_matches
 from schemas import wire
 from schemas.envelope import Envelope
 from schemas.errors import ContractError, ReasonCode
@@ -60,7 +61,7 @@ class RoutingContext:
     max_bytes: int = 256 * 1024
     max_depth: int = 32
     max_clock_skew: timedelta = timedelta(minutes=5)
-    #: The secret behind the delivery tokens (``liaison.tokens``).
+    #: The secret behind the delivery tokens (``liaison.core.tokens``).
     receipt_secret: bytes = field(kw_only=True, repr=False)
 
 
@@ -97,32 +98,23 @@ def _decide(
     now: datetime,
     window: IdWindow | None,
 ) -> Decision:
-    relay = _relay_kind(incoming, ctx)
+    request = relay.parse(incoming.headers, incoming.user_id, ctx.hub_user)
     try:
-        _check_identity(incoming, envelope, ctx, relay)
+        _check_identity(incoming, envelope, ctx, request)
         _check_sender(envelope, data, ctx)
-        if relay != "replay":
+        if request is None or request.kind is not Relay.REPLAY:
             _check_time(envelope, ctx, now)
-        if not relay and isinstance(envelope.payload, RECEIPTS):
+        if request is None and isinstance(envelope.payload, RECEIPTS):
             _check_receipt(incoming, envelope, ctx)
     except Refusal as refusal:
         return refused(incoming, envelope, refusal, now)
     message_id = str(envelope.message_id)
     # Who sent which bytes: part of every audit key, so that two messages sharing an
     # id never share a record, and what the window remembers for the id.
-    owner = f"{envelope.sender}:{body_tag(incoming.body)}"
-    operation = str(incoming.headers.get(wire.H_OPERATION, "")) if relay else ""
-    known = window.owner(message_id) if window is not None and not relay else None
+    owner = dedupe.owner(envelope.sender, incoming.body)
+    known = window.owner(message_id) if window is not None and request is None else None
     if known == owner:
-        event = make_event(
-            EventKind.DUPLICATE,
-            message_id,
-            discriminator=owner,
-            at=now,
-            **envelope_facts(envelope),
-            detail="already routed within the duplicate window; dropped",
-        )
-        return Decision(message_id, envelope.type, envelope.sender, (), (), (event,), False)
+        return duplicate(envelope, message_id, owner, now)
     if known is not None:
         first = known.split(":", 1)[0]
         whose = "the same sender" if first == envelope.sender else f"{first!r}"
@@ -134,18 +126,17 @@ def _decide(
         )
         return refused(incoming, envelope, reused, now)
     try:
-        wanted, raised = _recipients(envelope, ctx, incoming, relay)
+        wanted, raised = _recipients(envelope, ctx, request)
     except Refusal as refusal:
         return refused(incoming, envelope, refusal, now)
-    claim = window is not None and not relay
+    claim = window is not None and request is None
     decision = routed(
         incoming,
         envelope,
         ctx.directory,
         wanted,
         now,
-        relay,
-        operation,
+        request,
         owner=owner,
         secret=ctx.receipt_secret,
         claimed=claim,
@@ -177,21 +168,13 @@ def _public_key(b64: str) -> Ed25519PublicKey:
     return public_key_from_b64(b64)
 
 
-def _relay_kind(incoming: Incoming, ctx: RoutingContext) -> str:
-    """'retry' or 'replay' when the hub's own user re-publishes; '' otherwise."""
-    if incoming.user_id != ctx.hub_user:
-        return ""
-    if wire.H_REPLAY_OF in incoming.headers:
-        return "replay"
-    if wire.H_RETRY_OF in incoming.headers:
-        return "retry"
-    return ""
-
-
 def _check_identity(
-    incoming: Incoming, envelope: Envelope[Payload], ctx: RoutingContext, relay: str
+    incoming: Incoming,
+    envelope: Envelope[Payload],
+    ctx: RoutingContext,
+    request: RelayRequest | None,
 ) -> None:
-    if relay:
+    if request is not None:
         return
     if incoming.user_id is None:
         raise Refusal(
@@ -276,18 +259,17 @@ def _check_time(envelope: Envelope[Payload], ctx: RoutingContext, now: datetime)
 
 
 def _recipients(
-    envelope: Envelope[Payload], ctx: RoutingContext, incoming: Incoming, relay: str
+    envelope: Envelope[Payload], ctx: RoutingContext, request: RelayRequest | None
 ) -> tuple[tuple[str, ...], Precedence | None]:
     """Who gets a copy, and the precedence a content rule raised the delivery to (if any)."""
     raised: Precedence | None = None
     content_addresses = False
-    if relay == "replay" and wire.H_REPLAY_TO in incoming.headers:
-        explicit: tuple[str, ...] = (str(incoming.headers[wire.H_REPLAY_TO]),)
-        extra: tuple[str, ...] = ()
-    elif relay == "retry" and wire.H_RETRY_TO in incoming.headers:
-        # Only the copies that failed are retried; the others were delivered.
-        named = str(incoming.headers[wire.H_RETRY_TO]).split(",")
-        explicit, extra = tuple(code for code in named if code), ()
+    explicit: tuple[str, ...]
+    extra: tuple[str, ...]
+    if request is not None and request.to is not None:
+        # A replay to one recipient; a retry of only the copies that failed (the
+        # others were delivered).
+        explicit, extra = request.to, ()
     else:
         explicit = envelope.recipients
         extra = ctx.rules.extra_recipients(

@@ -1,7 +1,7 @@
 """The values of a routing decision: what came in, what goes out, and why something was refused.
 
 A leaf of the routing core (imports nothing of it), so the decision
-(``liaison.routing``) and the outcomes it builds (``liaison.outcomes``) share it.
+(``liaison.core.decide``) and the outcomes it builds (``liaison.core.outcomes``) share it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from liaison.audit.events import AuditEvent
+from liaison.core.events import AuditEvent
 from schemas.errors import ReasonCode
 
 

@@ -1,6 +1,6 @@
 """The retry relay's I/O shell: consume ``hub.retry.due`` as the hub, publish, audit, ack.
 
-Per message: decide (``liaison.retries.relay``), publish the one forward (a
+Per message: decide (``liaison.core.retry.relay``), publish the one forward (a
 participant's own inbox, or ``liaison.dead``) with ``mandatory`` and publisher
 confirms, publish its audit events, confirmed too, and only then ack: at least
 once, like the router. A forward the broker returns or nacks is handed back
@@ -28,11 +28,11 @@ import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
 from liaison.amqp import blocking_connection
-from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
-from liaison.audit.events import encode_batch
-from liaison.decision import Outgoing
+from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
+from liaison.core.events import encode_batch
+from liaison.core.retry import Due, RelayContext, RelayDecision, relay
+from liaison.core.values import Outgoing
 from liaison.errors import BrokerError
-from liaison.retries import Due, RelayContext, RelayDecision, relay
 from liaison.settings import Settings
 from schemas import wire
 

@@ -1,7 +1,7 @@
 """The retry relay's decision: one message from ``hub.retry.due`` in, one hub publish out.
 
-Pure, like ``liaison.routing``: bytes, AMQP properties, the directory and the clock
-in; what to publish and what to audit out. The shell (``liaison.retry_relay``)
+Pure, like ``liaison.core.decide``: bytes, AMQP properties, the directory and the clock
+in; what to publish and what to audit out. The shell (``liaison.adapters.retry_relay``)
 only moves bytes and confirms.
 
 A participant parks a message on ``liaison.retry`` under its own code; after the
@@ -29,8 +29,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from liaison.audit.events import AuditEvent, EventKind, body_id, make_event
-from liaison.decision import Outgoing
+from liaison.core import dedupe
+from liaison.core.events import AuditEvent, EventKind, body_id, make_event
+from liaison.core.values import Outgoing
 from liaison.directory import Directory
 from schemas import wire
 from schemas.errors import ReasonCode
@@ -163,7 +164,7 @@ def _parked(
         EventKind.PARKED,
         message_id,
         # One record per give-up: the same park redelivered to the relay is one fact.
-        discriminator=f"{code}:{attempt}:{body_id(due.body)[7:23]}",
+        discriminator=dedupe.parked(code, attempt, due.body),
         at=now,
         type=type_,
         recipients=(code,),
@@ -201,7 +202,7 @@ def _refused(
         EventKind.REJECTED,
         message_id,
         # Apart from the router's "rejected" of the same id: a different fact.
-        discriminator=f"retry-relay:{body_id(due.body)[7:23]}",
+        discriminator=dedupe.relay_refused(due.body),
         at=now,
         type=type_,
         reason=reason.value,

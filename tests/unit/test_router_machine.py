@@ -1,0 +1,396 @@
+"""The router's state machine without a broker: a fake channel carries out its commands.
+
+Each test drives ``RouterState`` the way pika would (deliveries, confirms, returns,
+a lost connection, SIGTERM) and asserts exactly which ingress tags are acked (and
+how: ``multiple`` or one by one), which are handed back, and what is published again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from liaison.core.decide import RoutingContext
+from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
+from liaison.core.events import AuditEvent, EventKind, decode_batch
+from liaison.core.machine import (
+    DRAIN_TIMEOUT_S,
+    MAX_PUBLISH_ATTEMPTS,
+    Ack,
+    Close,
+    Command,
+    DecideFailed,
+    Nack,
+    Publish,
+    Refused,
+    Requeued,
+    ReturnedElsewhere,
+    RouterState,
+    ScheduleFlush,
+    StartDrainTimer,
+    StoppingWithInFlight,
+)
+from liaison.core.rules import Rules
+from liaison.core.values import Incoming, Outgoing
+from liaison.directory import load_directory
+from schemas import wire
+from schemas.catalog import default_registry
+from schemas.examples import example_envelope
+
+HUB = "hub"
+
+
+def context() -> RoutingContext:
+    directory = load_directory(None)
+    return RoutingContext(
+        default_registry(),
+        directory,
+        Rules.load(None, directory),
+        HUB,
+        receipt_secret=b"k" * 32,
+    )
+
+
+def letter(*recipients: str) -> bytes:
+    """A letter from ``gs`` (published by RabbitMQ user ``gs``) to ``recipients``."""
+    return example_envelope("correspondence.letter", 1, sender="gs", recipients=recipients).encode()
+
+
+@dataclass
+class FakeChannel:
+    """Carries out the machine's commands as a pika channel would, and remembers them."""
+
+    state: RouterState
+    #: Every publish, by sequence number, in order.
+    published: dict[int, Publish] = field(default_factory=dict)
+    #: Publishes the fake broker has not confirmed yet.
+    unconfirmed: list[int] = field(default_factory=list)
+    acks: list[tuple[int, bool]] = field(default_factory=list)
+    nacks: list[int] = field(default_factory=list)
+    reports: list[Command] = field(default_factory=list)
+    flush_pending: bool = False
+    drain_timer: float | None = None
+    closed: int = 0
+
+    def run(self, commands: list[Command]) -> list[Command]:
+        for command in commands:
+            if isinstance(command, Publish):
+                assert command.seq not in self.published, "a sequence number used twice"
+                self.published[command.seq] = command
+                self.unconfirmed.append(command.seq)
+            elif isinstance(command, Ack):
+                self.acks.append((command.tag, command.multiple))
+            elif isinstance(command, Nack):
+                self.nacks.append(command.tag)
+            elif isinstance(command, ScheduleFlush):
+                self.flush_pending = True
+            elif isinstance(command, StartDrainTimer):
+                self.drain_timer = command.seconds
+            elif isinstance(command, Close):
+                self.closed += 1
+            else:
+                self.reports.append(command)
+        return commands
+
+    # -- what the broker does -------------------------------------------------------------
+
+    def deliver(self, tag: int, body: bytes, user: str | None = "gs") -> list[Command]:
+        return self.run(self.state.on_message(tag, Incoming(body, user, "letter")))
+
+    def confirm(self, seq: int, *, acked: bool = True, multiple: bool = False) -> list[Command]:
+        if multiple:
+            self.unconfirmed = [s for s in self.unconfirmed if s > seq]
+        else:
+            self.unconfirmed.remove(seq)
+        return self.run(self.state.on_confirm(seq, multiple, acked))
+
+    def give_back(self, seq: int, reply: str = "NO_ROUTE") -> list[Command]:
+        out = self.published[seq].out
+        return self.run(self.state.on_return(out.exchange, out.routing_key, out.message_id, reply))
+
+    def flush(self) -> list[Command]:
+        assert self.flush_pending, "no flush was scheduled"
+        self.flush_pending = False
+        return self.run(self.state.on_flush())
+
+    def settle(self) -> None:
+        """Confirm everything, flushing the audit when asked, until nothing is pending."""
+        while self.unconfirmed or self.flush_pending:
+            while self.unconfirmed:
+                self.confirm(self.unconfirmed[0])
+            if self.flush_pending:
+                self.flush()
+
+    # -- reading what happened -------------------------------------------------------------
+
+    def outs(self, seqs: list[int] | None = None) -> list[Outgoing]:
+        return [self.published[s].out for s in (seqs or sorted(self.published))]
+
+    def audit_events(self) -> list[AuditEvent]:
+        return [
+            event
+            for command in self.published.values()
+            if command.content_type == AUDIT_CONTENT_TYPE
+            for event in decode_batch(command.out.body)
+        ]
+
+    def acked_tags(self) -> set[int]:
+        """Every ingress tag an ack covered (``multiple``: all below it not nacked)."""
+        tags: set[int] = set()
+        for tag, multiple in self.acks:
+            tags.update(range(1, tag + 1) if multiple else (tag,))
+        return tags - set(self.nacks)
+
+
+@pytest.fixture
+def channel() -> FakeChannel:
+    return FakeChannel(RouterState(context(), dedupe_window=1000))
+
+
+def published_to(channel: FakeChannel, exchange: str) -> list[Outgoing]:
+    return [out for out in channel.outs() if out.exchange == exchange]
+
+
+class TestTheHappyPath:
+    def test_ack_waits_for_the_deliveries_and_then_for_the_audit(
+        self, channel: FakeChannel
+    ) -> None:
+        """No ack before every delivery is confirmed and then the audit batch too."""
+        commands = channel.deliver(1, letter("gs-archives"))
+        deliveries = [c.seq for c in commands if isinstance(c, Publish)]
+        assert deliveries and all(
+            channel.published[s].out.exchange == wire.DELIVER_EXCHANGE for s in deliveries
+        )
+        for seq in deliveries:
+            assert not [c for c in channel.confirm(seq) if isinstance(c, Ack)]
+        assert channel.flush_pending and channel.acks == []
+        (audit,) = (c for c in channel.flush() if isinstance(c, Publish))
+        assert audit.out.exchange == wire.AUDIT_EXCHANGE and channel.acks == []
+        assert channel.confirm(audit.seq) == [Ack(1, True)]
+        assert channel.state.in_flight == 0 and channel.state.stats.routed == 1
+
+    def test_messages_finishing_together_share_one_audit_batch(self, channel: FakeChannel) -> None:
+        """Three messages confirmed in one turn: one audit message, acked once it is confirmed."""
+        for tag in (1, 2, 3):
+            channel.deliver(tag, letter("gs-archives"))
+        last = max(channel.unconfirmed)
+        channel.confirm(last, multiple=True)
+        (audit,) = (c for c in channel.flush() if isinstance(c, Publish))
+        assert len({e.message_id for e in decode_batch(audit.out.body)}) == 3
+        assert channel.acks == []
+        channel.confirm(audit.seq)
+        # One ack per message as the floor moves (each with ``multiple``), in tag order.
+        assert channel.acks == [(1, True), (2, True), (3, True)]
+
+
+class TestNack:
+    def test_a_nacked_delivery_is_published_again_and_the_ingress_waits(
+        self, channel: FakeChannel
+    ) -> None:
+        """A nack re-publishes the same copy; the ingress message is acked once that is confirmed."""
+        channel.deliver(1, letter("gs-archives"))
+        first = channel.unconfirmed[0]
+        again = [c for c in channel.confirm(first, acked=False) if isinstance(c, Publish)]
+        assert [c.out for c in again] == [channel.published[first].out]
+        assert again[0].seq > first
+        assert channel.acks == [] and channel.nacks == []
+        channel.settle()
+        assert channel.acks == [(1, True)]
+        assert channel.state.stats.republished == 1
+
+    def test_a_copy_nacked_every_time_hands_the_message_back(self, channel: FakeChannel) -> None:
+        """After MAX_PUBLISH_ATTEMPTS nacks: nack(requeue) of the ingress tag, no ack, claim released."""
+        body = letter("gs-archives")
+        channel.deliver(1, body)
+        channel.deliver(2, letter("gs-archives"))  # an unrelated message, fine
+        second = [s for s in channel.unconfirmed if channel.published[s].out.body != body]
+        seq = channel.unconfirmed[0]
+        republished = 0
+        for _ in range(MAX_PUBLISH_ATTEMPTS - 1):
+            (seq,) = (c.seq for c in channel.confirm(seq, acked=False) if isinstance(c, Publish))
+            republished += 1
+        commands = channel.confirm(seq, acked=False)
+        assert not [c for c in commands if isinstance(c, Publish)]
+        assert [c for c in commands if isinstance(c, Requeued)]
+        assert channel.nacks == [1] and channel.acks == []
+        assert channel.state.stats.republished == republished == MAX_PUBLISH_ATTEMPTS - 1
+        # Handed back: its redelivery is routed again, not dropped as its own duplicate.
+        assert channel.state.window.owner(channel.outs([seq])[0].message_id or "") is None
+        for s in second:
+            channel.confirm(s)
+        channel.settle()
+        # The multiple ack stops at 2; tag 1 was nacked and is never acked.
+        assert channel.acks == [(2, True)]
+        assert channel.acked_tags() == {2}
+
+    def test_a_nacked_audit_batch_is_published_again_then_given_up(
+        self, channel: FakeChannel
+    ) -> None:
+        """The audit batch is re-published on nack; nacked every time, its messages go back."""
+        channel.deliver(1, letter("gs-archives"))
+        channel.deliver(2, letter("gs-archives"))
+        channel.confirm(max(channel.unconfirmed), multiple=True)
+        (audit,) = (c for c in channel.flush() if isinstance(c, Publish))
+        seq = audit.seq
+        for _ in range(MAX_PUBLISH_ATTEMPTS - 1):
+            (again,) = (c for c in channel.confirm(seq, acked=False) if isinstance(c, Publish))
+            assert again.out.exchange == wire.AUDIT_EXCHANGE and again.out.body == audit.out.body
+            seq = again.seq
+        channel.confirm(seq, acked=False)
+        assert channel.nacks == [1, 2] and channel.acks == []
+        assert channel.state.in_flight == 0
+
+
+class TestReturn:
+    def test_a_returned_copy_is_dead_lettered_and_the_audit_says_so(
+        self, channel: FakeChannel
+    ) -> None:
+        """No inbox for a recipient: its copy becomes an ``unroutable`` dead letter, then the ack."""
+        channel.deliver(1, letter("gs-archives", "gs-legal"))
+        deliveries = list(channel.unconfirmed)
+        lost = next(s for s in deliveries if channel.published[s].out.routing_key == "gs-legal")
+        assert channel.give_back(lost) == []
+        for seq in deliveries:
+            channel.confirm(seq)
+        dead = published_to(channel, wire.DEAD_EXCHANGE)
+        assert len(dead) == 1
+        assert dead[0].routing_key == "gs-legal"
+        assert dead[0].body == channel.published[lost].out.body
+        assert dead[0].headers[wire.H_REASON] == "unroutable"
+        assert dead[0].headers[wire.H_RECIPIENT] == "gs-legal"
+        assert wire.H_RECEIPT_TOKEN not in dead[0].headers
+        assert channel.acks == [] and not channel.flush_pending  # the dead letter is in flight
+        channel.settle()
+        assert channel.acks == [(1, True)]
+        events = channel.audit_events()
+        delivered = [e for e in events if e.event is EventKind.DELIVERED]
+        assert "gs-legal" not in delivered[0].recipients
+        assert "gs-archives" in delivered[0].recipients
+        unroutable = [e for e in events if e.reason == "unroutable"]
+        assert [(e.event, e.recipients) for e in unroutable] == [
+            (EventKind.DEAD_LETTERED, ("gs-legal",))
+        ]
+        assert channel.state.stats.unroutable == 1
+        # Nothing else was published again: the deliveries, one dead letter, one audit.
+        assert len(channel.published) == len(deliveries) + 2
+
+    def test_every_copy_returned_drops_the_delivered_event(self, channel: FakeChannel) -> None:
+        """A message none of whose copies found an inbox claims no delivery in the audit."""
+        channel.deliver(1, letter("gs-archives"))
+        for seq in list(channel.unconfirmed):
+            channel.give_back(seq)
+        channel.settle()
+        events = channel.audit_events()
+        assert not [e for e in events if e.event is EventKind.DELIVERED]
+        assert {e.recipients for e in events if e.reason == "unroutable"} == {
+            (out.routing_key,) for out in published_to(channel, wire.DELIVER_EXCHANGE)
+        }
+        assert channel.acks == [(1, True)]
+
+    def test_a_returned_dead_letter_counts_as_a_nack(self, channel: FakeChannel) -> None:
+        """A dead letter routed nowhere (broken topology): its ack is taken as a nack, so it is sent again."""
+        channel.deliver(1, b"not json")
+        (seq,) = channel.unconfirmed
+        assert channel.published[seq].out.exchange == wire.DEAD_EXCHANGE
+        commands = channel.give_back(seq)
+        assert [type(c) for c in commands] == [ReturnedElsewhere]
+        (again,) = (c for c in channel.confirm(seq) if isinstance(c, Publish))
+        assert again.out == channel.published[seq].out
+        assert channel.acks == []
+        channel.settle()
+        assert channel.acks == [(1, True)]
+        assert [type(r) for r in channel.reports] == [Refused, ReturnedElsewhere]
+
+
+class TestConnectionLost:
+    def test_nothing_is_acked_or_published_again_from_the_old_channel(
+        self, channel: FakeChannel
+    ) -> None:
+        """Publishes in flight when the connection drops: no ack; the broker redelivers, claims are freed."""
+        first, second = letter("gs-archives"), letter("gs-archives")
+        channel.deliver(1, first)
+        channel.deliver(2, second)
+        # The first message's deliveries are confirmed and its audit batch is in flight.
+        mine = [s for s in channel.unconfirmed if channel.published[s].out.body == first]
+        for seq in mine:
+            channel.confirm(seq)
+        channel.flush()
+        old = dict(channel.published)
+        assert channel.state.on_connection_lost() == []
+        # Confirms for the old channel that arrive late change nothing.
+        assert channel.state.on_confirm(max(old), True, True) == []
+        assert channel.acks == [] and channel.nacks == []
+        assert channel.state.in_flight == 0 and channel.state.unconfirmed == 0
+        # The new channel: the broker redelivers both with new tags; each is routed again,
+        # none is dropped as a duplicate of itself, and publishes are numbered from 1.
+        channel.published.clear()
+        channel.unconfirmed.clear()
+        commands = channel.deliver(1, second) + channel.deliver(2, first)
+        assert next(c.seq for c in commands if isinstance(c, Publish)) == 1
+        assert {out.body for out in channel.outs()} == {first, second}
+        assert all(out.exchange == wire.DELIVER_EXCHANGE for out in channel.outs())
+        channel.settle()
+        assert channel.acks == [(1, True), (2, True)]
+        assert channel.state.stats.duplicates == 0 and channel.state.stats.routed == 2
+
+
+class TestDrain:
+    def test_sigterm_finishes_what_is_in_flight_acks_exactly_it_then_closes(
+        self, channel: FakeChannel
+    ) -> None:
+        """After on_stop: new deliveries are left alone, the two in flight are acked, then Close."""
+        channel.deliver(1, letter("gs-archives"))
+        channel.deliver(2, letter("gs-archives"))
+        commands = channel.run(channel.state.on_stop())
+        assert commands == [StartDrainTimer(DRAIN_TIMEOUT_S)]  # no Close: work in flight
+        before = len(channel.published)
+        assert channel.deliver(3, letter("gs-archives")) == []
+        assert len(channel.published) == before and channel.state.stats.received == 2
+        while channel.unconfirmed:
+            channel.confirm(channel.unconfirmed[0])
+        assert channel.closed == 0
+        (audit,) = (c for c in channel.flush() if isinstance(c, Publish))
+        assert channel.closed == 0
+        commands = channel.confirm(audit.seq)
+        assert commands == [Ack(1, True), Ack(2, True), Close()]
+        assert channel.acked_tags() == {1, 2}
+
+    def test_sigterm_with_nothing_in_flight_closes_at_once(self, channel: FakeChannel) -> None:
+        assert channel.state.on_stop() == [Close(), StartDrainTimer(DRAIN_TIMEOUT_S)]
+
+    def test_the_drain_timer_closes_with_messages_still_unacked(self, channel: FakeChannel) -> None:
+        """The drain gives up after DRAIN_TIMEOUT_S: close without acking (the broker redelivers)."""
+        channel.deliver(1, letter("gs-archives"))
+        channel.run(channel.state.on_stop())
+        assert channel.state.on_drain_timeout() == [StoppingWithInFlight(1), Close()]
+        assert channel.acks == []
+
+
+class TestDecideFailure:
+    def test_a_decide_crash_hands_the_message_back_and_keeps_the_acks_flowing(
+        self, channel: FakeChannel, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A bug past decide's own refusal: nack(requeue) that tag, and the others are still acked."""
+        channel.deliver(1, letter("gs-archives"))
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr("liaison.core.machine.decide", broken)
+        commands = channel.deliver(2, letter("gs-archives"))
+        assert [type(c) for c in commands] == [DecideFailed, Nack]
+        monkeypatch.undo()
+        channel.settle()
+        assert channel.nacks == [2]
+        assert channel.acks == [(1, True)]
+
+
+def test_refused_message_is_dead_lettered_audited_and_acked(channel: FakeChannel) -> None:
+    """A message published by another user than its sender: one dead letter, audited, acked."""
+    commands = channel.deliver(1, letter("gs-archives"), user="mallory")
+    assert [type(c) for c in commands] == [Refused, Publish]
+    assert channel.outs()[0].headers[wire.H_REASON] == "sender_mismatch"
+    channel.settle()
+    assert channel.acks == [(1, True)]
+    assert channel.state.stats.by_reason == {"sender_mismatch": 1}
