@@ -30,7 +30,12 @@ import pika.frame
 import pika.spec
 import structlog
 
-from liaison.amqp import TLS_REFUSED, Failover, describe_connect_error, login_refused
+from liaison.adapters.connections import (
+    TLS_REFUSED,
+    Failover,
+    describe_connect_error,
+    login_refused,
+)
 from liaison.audit.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.audit.events import AuditEvent, EventKind, encode_batch, make_event
 from liaison.errors import LoginRefusedError

@@ -20,9 +20,9 @@ from typing import Any
 import pika
 
 from consumers import Consumer, Outcome
-from liaison.audit.query import Filter, search
 from liaison.bootstrap import routing_context
 from liaison.credentials import participant_url
+from liaison.ledger.query import Filter, search
 from liaison.outcomes import body_tag
 from liaison.router import Router
 from liaison.rules import Rules

@@ -18,9 +18,9 @@ import pika.exceptions
 import pytest
 from click.testing import CliRunner
 
+from liaison.adapters.management import Management, q
 from liaison.cli import main
 from liaison.directory import Directory, load_directory
-from liaison.management import Management, q
 from liaison.retries import RelayContext
 from liaison.retry_relay import RetryRelay, start_relay
 from liaison.settings import Settings

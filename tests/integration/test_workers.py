@@ -18,8 +18,8 @@ import pika
 import pytest
 
 from consumers import Consumer
-from liaison.audit.segments import list_segments
 from liaison.credentials import participant_url
+from liaison.ledger.segments import list_segments
 from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from liaison.audit.query import iter_records
+from liaison.ledger.query import iter_records
 from liaison.settings import Settings
 from schemas import wire
 from tests import rabbit_nodes

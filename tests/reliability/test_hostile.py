@@ -24,12 +24,12 @@ import pika
 import pika.exceptions
 import pytest
 
+from liaison.adapters.management import Management
 from liaison.audit.events import EventKind, decode_batch, encode_batch
 from liaison.bootstrap import routing_context
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
 from liaison.flow import IdWindow
-from liaison.management import Management
 from liaison.ops import dead_letter, identity_problem
 from liaison.retries import Due, RelayContext, RelayDecision, Verdict, relay
 from liaison.routing import Decision, Incoming, decide

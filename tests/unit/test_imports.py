@@ -114,7 +114,7 @@ class TestImportDirections:
     def test_the_private_module_check_sees_a_private_import(self) -> None:
         """The rule above is not vacuous: a private cross import in the source would be caught."""
         assert _crosses_into_private("consumers.consumer", "producers._amqp")
-        assert _crosses_into_private("liaison.amqp", "consumers._helpers")
+        assert _crosses_into_private("liaison.adapters.connections", "consumers._helpers")
         assert not _crosses_into_private("producers.publisher", "producers._amqp")
         assert not _crosses_into_private("consumers.consumer", "producers.amqp")
 

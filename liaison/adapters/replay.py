@@ -16,8 +16,8 @@ from typing import Any
 
 import pika
 
-from liaison.amqp import connection_parameters
-from liaison.audit.records import Record
+from liaison.adapters.connections import connection_parameters
+from liaison.ledger.records import Record
 from liaison.publish import publish_pipelined
 from liaison.settings import Settings
 from schemas import wire

@@ -25,10 +25,10 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import func, select
 
-from liaison.amqp import connection_parameters
-from liaison.bench.hub import SENDER, _body, _props
-from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
+from liaison.adapters.connections import connection_parameters
 from liaison.credentials import participant_url
+from liaison.devtools.bench.hub import SENDER, _body, _props
+from liaison.devtools.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.errors import BrokerError
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store

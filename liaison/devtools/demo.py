@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pika
 
-from liaison.amqp import open_connection
+from liaison.adapters.connections import open_connection
 from liaison.credentials import participant_connection
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError

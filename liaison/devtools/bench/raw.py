@@ -8,9 +8,9 @@ per event-loop turn (:func:`liaison.transport.coalesce_writes`); ``multiple``
 acks over contiguous runs (:class:`liaison.flow.AckTracker`); confirms matched
 by the same ordered-prefix walk; the same garbage-collector settings
 (:func:`liaison.runtime.calm_gc`); and the same ack clock
-(:mod:`liaison.bench.clock`).
+(:mod:`liaison.devtools.bench.clock`).
 
-Run as ``python -m liaison.bench.raw SOURCE_QUEUE TARGET_EXCHANGE`` with the
+Run as ``python -m liaison.devtools.bench.raw SOURCE_QUEUE TARGET_EXCHANGE`` with the
 settings as JSON in ``$LIAISON_BENCH_SETTINGS``.
 """
 
@@ -27,8 +27,8 @@ import pika.channel
 import pika.frame
 import pika.spec
 
-from liaison.amqp import connection_parameters
-from liaison.bench.clock import AckClock
+from liaison.adapters.connections import connection_parameters
+from liaison.devtools.bench.clock import AckClock
 from liaison.flow import AckTracker
 from liaison.runtime import calm_gc
 from liaison.settings import Settings

@@ -30,12 +30,12 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import blocking_connection
+from liaison.adapters.connections import blocking_connection
 from liaison.audit.events import AuditEvent, decode_batch
-from liaison.audit.keys import load_or_create
-from liaison.audit.records import RecordError
-from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
 from liaison.errors import BrokerError, LoginRefusedError, TlsRefusedError
+from liaison.ledger.keys import load_or_create
+from liaison.ledger.records import RecordError
+from liaison.ledger.store import Ledger, LedgerError, LedgerLockedError
 from liaison.settings import Settings
 from schemas.wire import AUDIT_QUEUE
 
