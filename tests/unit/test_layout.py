@@ -14,15 +14,12 @@ exist under its package, so it holds for a package created later the day it land
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import pytest
 
-from tests.unit.test_imports import ROOT, _module_name
+from tests.unit.test_imports import ALL, _module_name
 
-TREE = ("liaison", "schemas", "producers", "consumers")
 BROKER_CLIENTS = frozenset({"pika", "kombu", "httpx"})
 PURE = ("liaison.core", "liaison.ledger")
 OUTER = ("liaison.adapters", "liaison.cli", "liaison.devtools")
@@ -36,30 +33,7 @@ def _under(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
-def _named(path: Path) -> set[str]:
-    """Every name ``path`` imports: ``from a import b`` names ``a`` and ``a.b``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    here = _module_name(path).split(".")
-    if path.name != "__init__.py":
-        here = here[:-1]
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            parts = here[: len(here) - node.level + 1] if node.level else []
-            base = ".".join([*parts, *([node.module] if node.module else [])])
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
-
-
-def _graph() -> dict[str, frozenset[str]]:
-    paths = [p for package in TREE for p in sorted((ROOT / package).rglob("*.py"))]
-    return {_module_name(p): frozenset(_named(p)) for p in paths}
-
-
-GRAPH = _graph()
+GRAPH: Graph = {_module_name(path): frozenset(names) for path, names in ALL.items()}
 
 
 def _in_tree(name: str, graph: Graph) -> str | None:
