@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pika
 
-from liaison.amqp import open_connection
+from liaison.adapters.connections import open_connection
 from liaison.errors import ConfigError
 from liaison.settings import Settings
 from liaison.topology import credentials_path, read_credentials_url, rotation_hint

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from liaison.management import Management
+from liaison.adapters.management import Management
 from liaison.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

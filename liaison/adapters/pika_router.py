@@ -26,7 +26,12 @@ import pika.spec
 import structlog
 
 from liaison.adapters.coalesce import coalesce_writes
-from liaison.amqp import TLS_REFUSED, Failover, describe_connect_error, login_refused
+from liaison.adapters.connections import (
+    TLS_REFUSED,
+    Failover,
+    describe_connect_error,
+    login_refused,
+)
 from liaison.core.decide import RoutingContext
 from liaison.core.machine import (
     Ack,

@@ -27,7 +27,7 @@ import pika.spec
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import blocking_connection
+from liaison.adapters.connections import blocking_connection
 from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.core.events import encode_batch
 from liaison.core.retry import Due, RelayContext, RelayDecision, relay

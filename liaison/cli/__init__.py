@@ -59,7 +59,7 @@ def failure_message(error: Exception, obj: Context | None) -> str | None:
     or as the cause of a ``BrokerError``) can only have been the hub's own user:
     participants' logins are translated where their credential files are read.
     """
-    from liaison.amqp import HUB_URL_SOURCE, login_refused  # noqa: PLC0415 - lazy pika
+    from liaison.adapters.connections import HUB_URL_SOURCE, login_refused  # noqa: PLC0415 - lazy pika
 
     settings = obj.loaded if obj is not None else None
     if settings is not None and not isinstance(error, LoginRefusedError):

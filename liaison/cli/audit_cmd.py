@@ -64,8 +64,8 @@ def filter_options(func: F) -> F:
 
 
 def make_filter(**criteria: Any) -> Any:
-    """A :class:`liaison.audit.query.Filter` from the ``filter_options`` values."""
-    from liaison.audit.query import Filter  # noqa: PLC0415 - keeps --help fast
+    """A :class:`liaison.ledger.query.Filter` from the ``filter_options`` values."""
+    from liaison.ledger.query import Filter  # noqa: PLC0415 - keeps --help fast
 
     return Filter(
         since=criteria.get("since"),
@@ -99,7 +99,7 @@ def audit() -> None:
 @pass_context
 def run(obj: Context, batch_size: int, batch_ms: int) -> None:
     """Run the audit writer until SIGTERM or SIGINT (then checkpoint and exit 0)."""
-    from liaison.audit.writer import AuditWriter  # noqa: PLC0415
+    from liaison.adapters.audit_writer import AuditWriter  # noqa: PLC0415
 
     writer = AuditWriter(obj.settings, batch_size=batch_size, batch_window=batch_ms / 1000)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -114,7 +114,7 @@ def run(obj: Context, batch_size: int, batch_ms: int) -> None:
 @pass_context
 def verify(obj: Context, path: Path | None, public_key: Path | None, strict: bool) -> None:
     """Verify an audit directory or export bundle offline; exit 1 on the first failure."""
-    from liaison.audit.verify import resolve_public_key, total_bytes, verify_directory  # noqa: PLC0415
+    from liaison.ledger.verify import resolve_public_key, total_bytes, verify_directory  # noqa: PLC0415
 
     path = path or obj.settings.audit_dir
     if not path.is_dir():
@@ -150,8 +150,8 @@ def prove(
     obj: Context, message_id: str, out: Path | None, directory: Path | None, public_key: Path | None
 ) -> None:
     """Write a JSON inclusion proof of a message's records against the latest checkpoint."""
-    from liaison.audit.proof import build_proof  # noqa: PLC0415
-    from liaison.audit.verify import resolve_public_key  # noqa: PLC0415
+    from liaison.ledger.proof import build_proof  # noqa: PLC0415
+    from liaison.ledger.verify import resolve_public_key  # noqa: PLC0415
 
     path = directory or obj.settings.audit_dir
     key, _ = resolve_public_key(path, public_key)
@@ -178,8 +178,8 @@ def prove(
 @_KEY_OPTION
 def check_proof_cmd(file: Path, public_key: Path | None) -> None:
     """Check a proof file offline: record hash, Merkle inclusion, checkpoint signature."""
-    from liaison.audit.keys import read_public_key  # noqa: PLC0415
-    from liaison.audit.proof import check_proof  # noqa: PLC0415
+    from liaison.ledger.keys import read_public_key  # noqa: PLC0415
+    from liaison.ledger.proof import check_proof  # noqa: PLC0415
 
     try:
         key = read_public_key(public_key) if public_key else None
@@ -221,7 +221,7 @@ _HEADER = f"{'SEQ':>8}  {'TIME (UTC)':<27}  {'EVENT':<15} {'ACTOR':<12} {'TYPE':
 @pass_context
 def show(obj: Context, message_id: str, directory: Path | None) -> None:
     """Print one message's timeline."""
-    from liaison.audit.query import history  # noqa: PLC0415
+    from liaison.ledger.query import history  # noqa: PLC0415
 
     records = history(directory or obj.settings.audit_dir, message_id)
     if not records:
@@ -241,7 +241,7 @@ def search(
     obj: Context, /, as_json: bool, limit: int | None, directory: Path | None, **criteria: Any
 ) -> None:
     """List the records that match every given filter."""
-    from liaison.audit.query import search as run_search  # noqa: PLC0415
+    from liaison.ledger.query import search as run_search  # noqa: PLC0415
 
     found = 0
     for record in run_search(directory or obj.settings.audit_dir, make_filter(**criteria)):
@@ -277,8 +277,8 @@ def replay(
     **criteria: Any,
 ) -> None:
     """Re-publish selected messages through the hub, each marked as a replay of its original."""
-    from liaison.audit.query import replay_selection  # noqa: PLC0415
-    from liaison.audit.replay import plan_replays, publish_replays  # noqa: PLC0415
+    from liaison.adapters.replay import plan_replays, publish_replays  # noqa: PLC0415
+    from liaison.ledger.query import replay_selection  # noqa: PLC0415
 
     if not any(criteria.values()):
         raise click.UsageError("give at least one filter (--message-id, --since, --type, …)")
@@ -314,8 +314,8 @@ def replay(
 @pass_context
 def export(obj: Context, out_dir: Path, directory: Path | None) -> None:
     """Copy the ledger into a bundle an auditor can verify offline."""
-    from liaison.audit.bundle import export_bundle  # noqa: PLC0415
-    from liaison.audit.verify import total_bytes  # noqa: PLC0415
+    from liaison.ledger.bundle import export_bundle  # noqa: PLC0415
+    from liaison.ledger.verify import total_bytes  # noqa: PLC0415
 
     source = directory or obj.settings.audit_dir
     try:

@@ -49,7 +49,7 @@ def bench(
     """Benchmark the router against a raw pika forwarder on a scratch vhost."""
     if ctx.invoked_subcommand is not None:
         return
-    from liaison.bench.hub import run_bench  # noqa: PLC0415 - heavy imports only when used
+    from liaison.devtools.bench.hub import run_bench  # noqa: PLC0415 - heavy imports only when used
 
     settings = ctx.find_object(Context)
     assert settings is not None
@@ -92,7 +92,7 @@ def bench_audit_cmd(
     as_json: bool,
 ) -> None:
     """Durable appends/s, verification records/s and replay msg/s of the audit ledger."""
-    from liaison.bench.audit import run_audit_bench, run_startup_bench  # noqa: PLC0415
+    from liaison.devtools.bench.audit import run_audit_bench, run_startup_bench  # noqa: PLC0415
 
     if startup:
         root = ledger_root or Path(tempfile.gettempdir()) / "liaison-startup-ledgers"
@@ -113,7 +113,7 @@ def bench_peers_cmd(
     obj: Context, messages: int, sdk_messages: int, payload_bytes: int, as_json: bool
 ) -> None:
     """The router against raw pika and FastStream; the producer SDK against raw pika."""
-    from liaison.bench.peers import run_peers  # noqa: PLC0415
+    from liaison.devtools.bench.peers import run_peers  # noqa: PLC0415
 
     result = run_peers(
         obj.settings, messages=messages, sdk_messages=sdk_messages, payload_bytes=payload_bytes
@@ -136,7 +136,7 @@ def bench_procedures_cmd(
     obj: Context, messages: int, payload_bytes: int, postgres_url: str, as_json: bool
 ) -> None:
     """Letters registered per second (SQLite, PostgreSQL) beside the router's rate."""
-    from liaison.bench.procedures import run_procedures_bench  # noqa: PLC0415
+    from liaison.devtools.bench.procedures import run_procedures_bench  # noqa: PLC0415
 
     result = run_procedures_bench(
         obj.settings,

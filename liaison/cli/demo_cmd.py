@@ -32,7 +32,7 @@ from liaison.logs import configure_logging
 @pass_context
 def demo(obj: Context, exit_after: bool, verbose: bool, ack_deadline: str) -> None:
     """Apply the topology, run router and audit writer, exchange real messages, summarise."""
-    from liaison.demo import run_demo  # noqa: PLC0415 - keeps --help fast
+    from liaison.devtools.demo import run_demo  # noqa: PLC0415 - keeps --help fast
 
     settings = obj.settings
     if not verbose and settings.log_level.lower() in ("debug", "info"):

@@ -18,9 +18,9 @@ import pika
 import pika.adapters.blocking_connection
 import pika.exceptions
 
-from liaison.amqp import blocking_connection
+from liaison.adapters.connections import blocking_connection
+from liaison.adapters.management import Management
 from liaison.errors import BrokerError
-from liaison.management import Management
 from liaison.ops._status import (
     HubQueue,
     HubStatus,

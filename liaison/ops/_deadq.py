@@ -34,7 +34,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel as Channel
 
-from liaison.amqp import blocking_connection
+from liaison.adapters.connections import blocking_connection
 from liaison.core import dedupe, relay
 from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.core.events import AuditEvent, EventKind, encode_batch, make_event

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
-from liaison.audit.query import iter_records
+from liaison.ledger.query import iter_records
 from liaison.procedures import core, releases, reports
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store, make_engine

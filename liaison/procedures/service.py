@@ -34,8 +34,8 @@ import pika.exceptions
 import pika.spec
 import structlog
 
+from liaison.adapters.connections import node_parameters
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.amqp import node_parameters
 from liaison.credentials import participant_url
 from liaison.errors import BrokerError
 from liaison.procedures import core

@@ -26,10 +26,10 @@ import pika
 import pika.exceptions
 import structlog
 
-from liaison.amqp import blocking_connection
+from liaison.adapters.connections import blocking_connection
+from liaison.adapters.management import Management, q
 from liaison.directory import Directory
 from liaison.errors import BrokerError, ConfigError
-from liaison.management import Management, q
 from liaison.settings import Settings
 from liaison.topology._compare import Change, Difference, Observed, compare
 from liaison.topology._credentials import (

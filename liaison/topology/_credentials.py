@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pika
 import pika.exceptions
 
-from liaison.amqp import node_parameters
+from liaison.adapters.connections import node_parameters
 from liaison.errors import BrokerError
 from liaison.settings import Settings, split_urls
 from producers.settings import ENV_AMQP_URL, parse_env_file

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from liaison.audit.query import Filter, search
+from liaison.ledger.query import Filter, search
 from liaison.settings import Settings
 from schemas import wire
 from schemas.examples import example_envelope

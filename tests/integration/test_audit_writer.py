@@ -16,11 +16,11 @@ from urllib.parse import quote
 import pika
 import pytest
 
-from liaison.audit.keys import read_public_key
-from liaison.audit.segments import list_segments
-from liaison.audit.verify import verify_directory
+from liaison.adapters.management import Management
 from liaison.core.events import AuditEvent, EventKind, encode_batch, make_event
-from liaison.management import Management
+from liaison.ledger.keys import read_public_key
+from liaison.ledger.segments import list_segments
+from liaison.ledger.verify import verify_directory
 from liaison.settings import Settings
 from schemas import wire
 from tests.integration.harness import depth, settle

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from liaison.bench.hub import run_bench
+from liaison.devtools.bench.hub import run_bench
 from liaison.settings import Settings
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pika
 
-from liaison.audit.query import iter_records
 from liaison.core.events import EventKind, encode_batch, make_event
+from liaison.ledger.query import iter_records
 from liaison.settings import Settings
 from schemas import wire
 from schemas.examples import example_envelope

@@ -21,11 +21,11 @@ import pika
 
 from consumers import Consumer, Outcome
 from liaison.adapters.pika_router import Router
-from liaison.audit.query import Filter, search
 from liaison.bootstrap import routing_context
-from liaison.core.dedupe import body_tag
+from liaison.core.outcomes import body_tag
 from liaison.core.rules import Rules
 from liaison.credentials import participant_url
+from liaison.ledger.query import Filter, search
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter

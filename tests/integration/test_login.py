@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from liaison.management import Management
+from liaison.adapters.management import Management
 from liaison.settings import Settings
 from liaison.topology import PARTICIPANT_TAG, credentials_path
 from schemas.examples import example_envelope

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from liaison.adapters.management import Management, q
 from liaison.directory import load_directory
-from liaison.management import Management, q
 from liaison.settings import Settings
 from liaison.topology import apply
 from schemas import wire

@@ -20,9 +20,9 @@ import pika.exceptions
 import pytest
 
 from consumers import Consumer, Outcome, RetryPolicy
-from liaison.audit.query import Filter, search
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
+from liaison.ledger.query import Filter, search
 from liaison.settings import Settings
 from liaison.topology import RETRY_DELAY_EXCHANGE, apply, diff
 from schemas import wire

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pika
 
-from liaison.management import Management
+from liaison.adapters.management import Management
 from liaison.settings import Settings
 from schemas import wire
 from schemas.errors import ReasonCode

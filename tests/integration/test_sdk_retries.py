@@ -16,8 +16,8 @@ import pika
 import pytest
 
 from consumers import Consumer, Outcome, RetryPolicy, SqliteStore
+from liaison.adapters.management import Management
 from liaison.core.events import body_id
-from liaison.management import Management
 from liaison.settings import Settings
 from producers import Publisher, PublishError
 from schemas import wire

@@ -24,8 +24,8 @@ import pytest
 
 from consumers import Consumer
 from consumers.errors import ConsumeError
-from liaison.amqp import blocking_connection
-from liaison.management import Management
+from liaison.adapters.connections import blocking_connection
+from liaison.adapters.management import Management
 from liaison.settings import Settings, TlsSettings
 from liaison.topology import credentials_path
 from producers import ParticipantSettings, Publisher

@@ -18,11 +18,11 @@ import pika.exceptions
 import pytest
 from click.testing import CliRunner
 
+from liaison.adapters.management import Management, q
 from liaison.adapters.retry_relay import RetryRelay, start_relay
 from liaison.cli import main
 from liaison.core.retry import RelayContext
 from liaison.directory import Directory, load_directory
-from liaison.management import Management, q
 from liaison.settings import Settings
 from liaison.topology import (
     RETRY_DELAY_EXCHANGE,

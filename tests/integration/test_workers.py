@@ -19,8 +19,8 @@ import pytest
 
 from consumers import Consumer
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.audit.segments import list_segments
 from liaison.credentials import participant_url
+from liaison.ledger.segments import list_segments
 from liaison.settings import Settings
 from schemas import wire
 from schemas.catalog import default_registry

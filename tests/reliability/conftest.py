@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from liaison.adapters.management import Management
 from liaison.directory import load_directory
-from liaison.management import Management
 from liaison.settings import Settings
 from liaison.topology import apply
 from tests import rabbit_nodes

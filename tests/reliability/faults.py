@@ -20,7 +20,7 @@ import httpx
 import pika
 import pika.exceptions
 
-from liaison.amqp import node_parameters
+from liaison.adapters.connections import node_parameters
 from liaison.settings import Settings
 from schemas import wire
 from tests.integration.harness import env_for

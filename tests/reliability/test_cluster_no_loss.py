@@ -26,8 +26,8 @@ import httpx
 import pika
 import pytest
 
-from liaison.amqp import node_parameters
-from liaison.audit.query import iter_records
+from liaison.adapters.connections import node_parameters
+from liaison.ledger.query import iter_records
 from liaison.settings import Settings
 from schemas import wire
 from tests import rabbit_nodes

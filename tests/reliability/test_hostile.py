@@ -24,6 +24,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from liaison.adapters.management import Management
 from liaison.bootstrap import routing_context
 from liaison.core.decide import Decision, Incoming, decide
 from liaison.core.events import EventKind, decode_batch, encode_batch
@@ -31,7 +32,6 @@ from liaison.core.retry import Due, RelayContext, RelayDecision, Verdict, relay
 from liaison.core.window import IdWindow
 from liaison.credentials import participant_url
 from liaison.directory import load_directory
-from liaison.management import Management
 from liaison.ops import dead_letter, identity_problem
 from liaison.settings import Settings
 from liaison.topology import apply

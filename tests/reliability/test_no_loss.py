@@ -24,9 +24,9 @@ import pika
 import pika.exceptions
 import pytest
 
-from liaison.amqp import node_parameters
-from liaison.audit.query import iter_records
+from liaison.adapters.connections import node_parameters
 from liaison.credentials import participant_url
+from liaison.ledger.query import iter_records
 from liaison.settings import Settings
 from schemas import wire
 from tests.reliability.faults import (

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from liaison.audit.keys import load_or_create
-from liaison.audit.store import Ledger
 from liaison.cli import main
 from liaison.core.events import EventKind, make_event
+from liaison.ledger.keys import load_or_create
+from liaison.ledger.store import Ledger
 
 MID = "00000000-0000-4000-8000-000000000007"
 

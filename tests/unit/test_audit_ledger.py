@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit import checkpoints as cp
-from liaison.audit.records import RecordError
-from liaison.audit.segments import list_segments
-from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
-from liaison.audit.verify import Kind, VerifyResult, verify_directory
 from liaison.core.events import AuditEvent, EventKind, make_event
+from liaison.ledger import checkpoints as cp
+from liaison.ledger.records import RecordError
+from liaison.ledger.segments import list_segments
+from liaison.ledger.store import Ledger, LedgerError, LedgerLockedError
+from liaison.ledger.verify import Kind, VerifyResult, verify_directory
 
 SEGMENT = "segment-000001.jsonl"
 KINDS = (EventKind.RECEIVED, EventKind.ROUTED, EventKind.DELIVERED)
@@ -353,7 +353,7 @@ class TestTampering:
 class TestBench:
     def test_bench_reports_rates(self, tmp_path: Path) -> None:
         """The benchmark runs end to end on a small ledger and reports positive rates."""
-        from liaison.audit.bench import bench_audit
+        from liaison.devtools.bench.ledger_speed import bench_audit
 
         figures = bench_audit(tmp_path, 1_500, batch=100)
         assert figures["records"] == 1_500

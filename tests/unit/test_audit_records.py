@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit import bundle, proof, query, records
-from liaison.audit.store import Ledger
 from liaison.core.events import EventKind, make_event
+from liaison.ledger import bundle, proof, query, records
+from liaison.ledger.store import Ledger
 from schemas.envelope import canonical_json
 
 BASE = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit.index import INDEX_FILE, KeyIndex
-from liaison.audit.store import Ledger, LedgerError
-from liaison.audit.verify import Kind
+from liaison.ledger.index import INDEX_FILE, KeyIndex
+from liaison.ledger.store import Ledger, LedgerError
+from liaison.ledger.verify import Kind
 from tests.unit.test_audit_ledger import check, lines, make_events, rehash, write_lines
 
 
@@ -157,7 +157,7 @@ def test_resume_across_segments(tmp_path: Path, key: Ed25519PrivateKey) -> None:
 
 def test_startup_bench_reads_only_the_tail(tmp_path: Path) -> None:
     """`bench audit --startup`: whatever the ledger's size, a start reads the last 1,000."""
-    from liaison.bench.audit import run_startup_bench
+    from liaison.devtools.bench.audit import run_startup_bench
 
     figures = run_startup_bench(tmp_path, [3_000, 6_000], repeat=1)
     for size in (3_000, 6_000):

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit import store
-from liaison.audit.segments import list_segments
-from liaison.audit.store import Ledger, LedgerError
-from liaison.audit.writer import AuditWriter
+from liaison.adapters.audit_writer import AuditWriter
 from liaison.core.events import EventKind, encode_batch, make_event
+from liaison.ledger import store
+from liaison.ledger.segments import list_segments
+from liaison.ledger.store import Ledger, LedgerError
 from liaison.settings import Settings
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from liaison.bench.clock import AckClock, AckWatch
+from liaison.devtools.bench.clock import AckClock, AckWatch
 
 
 def _reporter(first: float, acked: int, last: float) -> subprocess.Popen[bytes]:

@@ -29,7 +29,8 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, as absolute dotted names (relative ones resolved)."""
+    """Every module ``path`` imports, as absolute dotted names (relative ones resolved);
+    ``from a import b`` names both ``a`` and ``a.b`` (``b`` may be a module)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = _module_name(path).split(".")
     if path.name != "__init__.py":
@@ -39,11 +40,10 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                found.add(".".join([*base, *([node.module] if node.module else [])]))
-            elif node.module:
-                found.add(node.module)
+            parts = package[: len(package) - node.level + 1] if node.level else []
+            base = ".".join([*parts, *([node.module] if node.module else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -114,7 +114,7 @@ class TestImportDirections:
     def test_the_private_module_check_sees_a_private_import(self) -> None:
         """The rule above is not vacuous: a private cross import in the source would be caught."""
         assert _crosses_into_private("consumers.consumer", "producers._amqp")
-        assert _crosses_into_private("liaison.amqp", "consumers._helpers")
+        assert _crosses_into_private("liaison.adapters.connections", "consumers._helpers")
         assert not _crosses_into_private("producers.publisher", "producers._amqp")
         assert not _crosses_into_private("consumers.consumer", "producers.amqp")
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from liaison.adapters.management import GET_ATTEMPTS, Management
 from liaison.errors import BrokerError
-from liaison.management import GET_ATTEMPTS, Management
 from liaison.settings import Settings
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liaison.audit import merkle
+from liaison.ledger import merkle
 from schemas.errors import LiaisonError
 
 ROOT = Path(__file__).resolve().parents[2]

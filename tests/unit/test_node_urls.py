@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from liaison.amqp import Failover, node_parameters
+from liaison.adapters.connections import Failover, node_parameters
 from liaison.errors import ConfigError
 from liaison.settings import Settings, load_settings
 from liaison.topology import credentials_match, credentials_url, write_credentials

@@ -25,11 +25,11 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import func, select
 
+from liaison.adapters.connections import connection_parameters
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.amqp import connection_parameters
-from liaison.bench.hub import SENDER, _body, _props
-from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
+from liaison.devtools.bench.hub import SENDER, _body, _props
+from liaison.devtools.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.errors import BrokerError
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store

@@ -20,7 +20,7 @@ from typing import Any
 
 import pika
 
-from liaison.amqp import connection_parameters
+from liaison.adapters.connections import connection_parameters
 from liaison.credentials import participant_url
 from liaison.errors import BrokerError
 from liaison.procedures.calendar import Duration

@@ -16,10 +16,10 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit.segments import list_segments
-from liaison.audit.store import Ledger
-from liaison.audit.verify import verify_directory
 from liaison.core.events import AuditEvent, EventKind, make_event
+from liaison.ledger.segments import list_segments
+from liaison.ledger.store import Ledger
+from liaison.ledger.verify import verify_directory
 
 _KINDS = (EventKind.RECEIVED, EventKind.ROUTED, EventKind.DELIVERED)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from liaison.audit.records import Record, format_ts
-from liaison.audit.segments import LineReader, list_segments
+from liaison.ledger.records import Record, format_ts
+from liaison.ledger.segments import LineReader, list_segments
 
 
 @dataclass(frozen=True, slots=True)

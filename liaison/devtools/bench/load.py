@@ -17,8 +17,8 @@ import pika.connection
 import pika.frame
 import pika.spec
 
+from liaison.adapters.management import Management
 from liaison.directory import load_directory
-from liaison.management import Management
 from liaison.settings import Settings
 from liaison.topology import apply as apply_topology
 

@@ -1,6 +1,6 @@
 """The audit writer's start-up, measured in a fresh process: time and resident memory.
 
-``python -m liaison.audit.startup DIR KEY_FILE`` opens the ledger in ``DIR`` as
+``python -m liaison.devtools.bench.ledger_startup DIR KEY_FILE`` opens the ledger in ``DIR`` as
 the writer does (lock, recovery, index) and prints one JSON object: seconds to
 open, resident and peak memory after it (``/proc``), records, records read.
 """
@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from liaison.audit.keys import load_or_create
-from liaison.audit.store import Ledger
+from liaison.ledger.keys import load_or_create
+from liaison.ledger.store import Ledger
 
 
 def _memory_mb(field: str) -> float:

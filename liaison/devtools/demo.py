@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pika
 
-from liaison.amqp import open_connection
+from liaison.adapters.connections import open_connection
 from liaison.credentials import participant_connection
+from liaison.devtools.demo_cases import run_cases_demo
+from liaison.devtools.demo_procedures import demo_settings, env_names, run_procedures_demo
+from liaison.devtools.demo_secretariat import run_secretariat_demo
 from liaison.directory import load_directory
 from liaison.errors import BrokerError, ConfigError
-from liaison.procedures.case_demo import run_cases_demo
-from liaison.procedures.demo import demo_settings, env_names, run_procedures_demo
-from liaison.procedures.demo_secretariat import run_secretariat_demo
 from liaison.settings import Settings
 from liaison.topology import apply, rotation_hint
 from schemas import wire

@@ -39,9 +39,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from liaison.audit.merkle import Accumulator
-from liaison.audit.records import split_line
-from liaison.audit.segments import segment_name
+from liaison.ledger.merkle import Accumulator
+from liaison.ledger.records import split_line
+from liaison.ledger.segments import segment_name
 
 INDEX_FILE = "dedupe.sqlite"
 _CHUNK = 500  # keys per lookup statement (well under SQLite's parameter limit)

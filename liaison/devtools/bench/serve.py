@@ -1,9 +1,9 @@
 """The hub's processes as ``liaison serve`` and ``liaison audit run`` start them, timed.
 
-``python -m liaison.bench.serve router`` builds the router exactly as ``liaison
+``python -m liaison.devtools.bench.serve router`` builds the router exactly as ``liaison
 serve`` does (routing context, metrics observer, garbage-collector settings;
 the benchmark turns the HTTP server off) and adds an ack clock
-(:mod:`liaison.bench.clock`) to its observer. ``python -m liaison.bench.serve
+(:mod:`liaison.devtools.bench.clock`) to its observer. ``python -m liaison.devtools.bench.serve
 audit`` runs the audit writer with the CLI's defaults. Both read the settings
 as JSON from ``$LIAISON_BENCH_SETTINGS``, so whatever the benchmark was
 configured with (prefetch included) reaches them whatever the config path.
@@ -16,8 +16,8 @@ import signal
 import sys
 import time
 
-from liaison.bench.clock import AckClock
-from liaison.bench.raw import SETTINGS_ENV
+from liaison.devtools.bench.clock import AckClock
+from liaison.devtools.bench.raw import SETTINGS_ENV
 from liaison.logs import configure_logging
 from liaison.settings import Settings
 
@@ -47,7 +47,7 @@ def run_router(settings: Settings) -> int:
 
 def run_audit(settings: Settings) -> int:
     """Write the ledger until SIGTERM, as ``liaison audit run`` does."""
-    from liaison.audit.writer import AuditWriter  # noqa: PLC0415
+    from liaison.adapters.audit_writer import AuditWriter  # noqa: PLC0415
 
     writer = AuditWriter(settings)
     for signum in (signal.SIGTERM, signal.SIGINT):

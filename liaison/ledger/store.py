@@ -32,13 +32,14 @@ from types import TracebackType
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.audit import checkpoints as cp
-from liaison.audit.index import KeyIndex, ResumePoint, open_index
-from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
-from liaison.audit.merkle import Accumulator
-from liaison.audit.records import ZERO_HASH, Record, build_many
-from liaison.audit.reopen import CorruptLedger, Reading, Recovery
-from liaison.audit.segments import (
+from liaison.core.events import AuditEvent
+from liaison.ledger import checkpoints as cp
+from liaison.ledger.index import KeyIndex, ResumePoint, open_index
+from liaison.ledger.keys import PUBLIC_KEY_FILE, key_id, public_pem, write_public_key
+from liaison.ledger.merkle import Accumulator
+from liaison.ledger.records import ZERO_HASH, Record, build_many
+from liaison.ledger.reopen import CorruptLedger, Reading, Recovery
+from liaison.ledger.segments import (
     datasync,
     fsync_dir,
     list_segments,
@@ -46,7 +47,6 @@ from liaison.audit.segments import (
     segment_number,
     write_all,
 )
-from liaison.core.events import AuditEvent
 from schemas.errors import LiaisonError
 
 LOCK_FILE = "writer.lock"
@@ -156,7 +156,7 @@ class Ledger:
     def append(self, events: Iterable[AuditEvent], *, sync: bool = True) -> list[Record]:
         """Record the events not recorded before; durable on return unless ``sync=False``.
 
-        Raises :class:`~liaison.audit.records.RecordError` (naming the event's
+        Raises :class:`~liaison.ledger.records.RecordError` (naming the event's
         dedupe key) before writing anything when an event cannot be serialised,
         and :class:`LedgerError` when the disk fails.
         """

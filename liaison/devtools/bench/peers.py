@@ -2,10 +2,10 @@
 
 Three comparisons, each as ratios of measured rates:
 
-- the router against a raw pika forwarder: :func:`liaison.bench.hub.run_bench`,
+- the router against a raw pika forwarder: :func:`liaison.devtools.bench.hub.run_bench`,
   reused as it is (it also gives the latency figures);
 - the router against a FastStream application doing the same validate-and-forward
-  (:mod:`liaison.bench.faststream_app`, its own process, like the raw forwarder):
+  (:mod:`liaison.devtools.bench.faststream_app`, its own process, like the raw forwarder):
   N messages loaded into a quorum queue, the app started, its rate timed on the
   output queue from the first message out to the last;
 - the producer SDK (``producers.Publisher``, kombu, a confirm per message)
@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 
 import pika
 
+from liaison.adapters.connections import connection_parameters
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.amqp import connection_parameters
-from liaison.bench.hub import SENDER, BenchResult, run_bench
-from liaison.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.credentials import participant_url
+from liaison.devtools.bench.hub import SENDER, BenchResult, run_bench
+from liaison.devtools.bench.load import purge, scratch_vhost, stop_process, watch_drain
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter
@@ -107,7 +107,7 @@ def measure_faststream(settings: Settings, bodies: list[bytes]) -> float:
             [
                 sys.executable,
                 "-m",
-                "liaison.bench.faststream_app",
+                "liaison.devtools.bench.faststream_app",
                 bench.amqp_url,
                 FS_IN,
                 FS_EXCHANGE,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from xml.etree import ElementTree
 
-from liaison.procedures.demo import Echo, _publish, _take
+from liaison.devtools.demo_procedures import Echo, _publish, _take
 from liaison.settings import Settings
 from liaison.web.public import PublicFeed
 from schemas import wire

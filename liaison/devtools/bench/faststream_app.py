@@ -7,7 +7,8 @@ one is rejected. No authorisation, no audit: the same work as the raw forwarder
 plus validation, in the idiom FastStream documents (one handler, aio-pika
 underneath, the ack after the confirmed publish).
 
-Run as ``python -m liaison.bench.faststream_app URL SOURCE_QUEUE TARGET_EXCHANGE PREFETCH``;
+Run as
+``python -m liaison.devtools.bench.faststream_app URL SOURCE_QUEUE TARGET_EXCHANGE PREFETCH``;
 needs the ``bench`` extra (``pip install -e '.[bench]'``).
 """
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liaison.audit.index import ResumePoint
-from liaison.audit.merkle import Accumulator
-from liaison.audit.records import split_line
-from liaison.audit.segments import LineReader, segment_number
+from liaison.ledger.index import ResumePoint
+from liaison.ledger.merkle import Accumulator
+from liaison.ledger.records import split_line
+from liaison.ledger.segments import LineReader, segment_number
 
 #: Keys handed to the index at once while reading (a rebuild holds no more in memory).
 KEY_SLICE = 100_000

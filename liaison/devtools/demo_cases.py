@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from liaison.devtools.demo_procedures import Echo, _publish, _take
 from liaison.errors import BrokerError
 from liaison.procedures import case_store
-from liaison.procedures.demo import Echo, _publish, _take
 from liaison.procedures.store import Store
 from liaison.settings import Settings
 from schemas.chamber import ChamberVoteV2, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome

@@ -1,7 +1,7 @@
 """``liaison bench audit``: durable appends, verification and replay, measured in one run.
 
 Appends and verification run on a scratch directory (see
-``liaison.audit.bench``); the replay figure selects every message of a ledger
+``liaison.devtools.bench.ledger_speed``); the replay figure selects every message of a ledger
 of real letter envelopes and re-publishes them to ``liaison.ingress`` on a
 scratch vhost with publisher confirms, timed from selection to the last confirm.
 """
@@ -20,14 +20,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.amqp import connection_parameters
-from liaison.audit.bench import bench_audit, build_ledger
-from liaison.audit.keys import load_or_create
-from liaison.audit.query import Filter, replay_selection
-from liaison.audit.replay import plan_replays, publish_replays
-from liaison.audit.store import Ledger
+from liaison.adapters.connections import connection_parameters
+from liaison.adapters.management import Management
+from liaison.adapters.replay import plan_replays, publish_replays
 from liaison.core.events import EventKind, make_event
-from liaison.management import Management
+from liaison.devtools.bench.ledger_speed import bench_audit, build_ledger
+from liaison.ledger.keys import load_or_create
+from liaison.ledger.query import Filter, replay_selection
+from liaison.ledger.store import Ledger
 from liaison.settings import Settings
 from schemas import wire
 from schemas.examples import example_envelope
@@ -70,7 +70,13 @@ def run_startup_bench(root: Path, sizes: list[int], *, repeat: int = 3) -> dict[
 
 def _startup(directory: Path, key_file: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "liaison.audit.startup", str(directory), str(key_file)],
+        [
+            sys.executable,
+            "-m",
+            "liaison.devtools.bench.ledger_startup",
+            str(directory),
+            str(key_file),
+        ],
         check=True,
         capture_output=True,
     )

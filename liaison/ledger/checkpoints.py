@@ -24,8 +24,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from liaison.audit.keys import key_id
-from liaison.audit.records import format_ts
+from liaison.ledger.keys import key_id
+from liaison.ledger.records import format_ts
 from schemas.envelope import canonical_json
 from schemas.errors import LiaisonError
 

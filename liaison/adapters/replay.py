@@ -16,10 +16,10 @@ from typing import Any
 
 import pika
 
+from liaison.adapters.connections import connection_parameters
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.amqp import connection_parameters
-from liaison.audit.records import Record
 from liaison.core.relay import Relay, request_headers
+from liaison.ledger.records import Record
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import canonical_json

@@ -34,12 +34,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from liaison.audit import checkpoints as cp
-from liaison.audit.keys import PUBLIC_KEY_FILE, key_id, read_public_key
-from liaison.audit.merkle import EMPTY_ROOT, Accumulator
-from liaison.audit.records import ZERO_HASH, Record, RecordError
-from liaison.audit.segments import LineReader, list_segments
 from liaison.errors import ConfigError
+from liaison.ledger import checkpoints as cp
+from liaison.ledger.keys import PUBLIC_KEY_FILE, key_id, read_public_key
+from liaison.ledger.merkle import EMPTY_ROOT, Accumulator
+from liaison.ledger.records import ZERO_HASH, Record, RecordError
+from liaison.ledger.segments import LineReader, list_segments
 
 _HASH_MARK = b',"hash":"'
 _PREV_MARK = b',"prev":"'

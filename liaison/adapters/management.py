@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from liaison.amqp import HUB_URL_SOURCE, ssl_context
+from liaison.adapters.connections import HUB_URL_SOURCE, ssl_context
 from liaison.errors import BrokerError, LoginRefusedError
 from liaison.settings import Settings
 

@@ -33,12 +33,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from liaison.audit import checkpoints as cp
-from liaison.audit import merkle
-from liaison.audit.keys import key_id, parse_public_key, public_b64
-from liaison.audit.query import history, iter_lines
-from liaison.audit.records import Record, RecordError, split_line
 from liaison.errors import ConfigError
+from liaison.ledger import checkpoints as cp
+from liaison.ledger import merkle
+from liaison.ledger.keys import key_id, parse_public_key, public_b64
+from liaison.ledger.query import history, iter_lines
+from liaison.ledger.records import Record, RecordError, split_line
 from schemas.envelope import canonical_json
 from schemas.errors import LiaisonError
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from liaison.audit import checkpoints as cp
-from liaison.audit.keys import PUBLIC_KEY_FILE
-from liaison.audit.segments import list_segments
+from liaison.ledger import checkpoints as cp
+from liaison.ledger.keys import PUBLIC_KEY_FILE
+from liaison.ledger.segments import list_segments
 from schemas.errors import LiaisonError
 
 README_NAME = "README-AUDITOR.md"

@@ -4,7 +4,7 @@ Each side runs as its own process on a scratch vhost made for it (deleted after,
 so each starts on an empty broker): N messages are loaded into its input queue,
 the process under test is started, and its rate is N over the time from its
 first message's arrival to its N-th ack, timed by the process itself
-(:mod:`liaison.bench.clock`). The router acks a message only once its deliveries
+(:mod:`liaison.devtools.bench.clock`). The router acks a message only once its deliveries
 and its audit batch are confirmed, and the audit writer runs beside it during
 the measurement, as in production. The sides run in ``rounds`` pairs, the order
 alternating (raw first, then router first, ...); the figures are the medians.
@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 
 import pika
 
+from liaison.adapters.connections import connection_parameters
+from liaison.adapters.management import Management
 from liaison.adapters.pipelined import publish_pipelined
-from liaison.amqp import connection_parameters
-from liaison.bench.clock import AckWatch, resident_mb
-from liaison.bench.load import purge, queue_depth, scratch_vhost, stop_process
-from liaison.bench.raw import SETTINGS_ENV
 from liaison.credentials import participant_url
-from liaison.management import Management
+from liaison.devtools.bench.clock import AckWatch, resident_mb
+from liaison.devtools.bench.load import purge, queue_depth, scratch_vhost, stop_process
+from liaison.devtools.bench.raw import SETTINGS_ENV
 from liaison.settings import Settings
 from schemas import wire
 from schemas.correspondence import Letter
@@ -182,7 +182,7 @@ def _raw_side(settings: Settings, bodies: list[bytes]) -> float:
             connection_parameters(bench), "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies]
         )
         watch = AckWatch()
-        raw = _spawn(bench, "liaison.bench.raw", RAW_IN, RAW_EXCHANGE)
+        raw = _spawn(bench, "liaison.devtools.bench.raw", RAW_IN, RAW_EXCHANGE)
         watch.follow(raw)
         try:
             return watch.wait(len(bodies))[0]
@@ -215,13 +215,13 @@ def _router_side(
             wire.INGRESS_EXCHANGE,
             [("correspondence.letter", b, _props(user)) for b in bodies],
         )
-        writer = _spawn(bench, "liaison.bench.serve", "audit")
+        writer = _spawn(bench, "liaison.devtools.bench.serve", "audit")
         started: list[subprocess.Popen[bytes]] = []
         try:
             _wait_for_consumer(bench, wire.AUDIT_QUEUE)
             watch = AckWatch()
             for _ in range(routers):
-                started.append(_spawn(bench, "liaison.bench.serve", "router"))
+                started.append(_spawn(bench, "liaison.devtools.bench.serve", "router"))
                 watch.follow(started[-1])
             first = started[0]
             rate, rss = watch.wait(len(bodies), rss_of=first.pid)

@@ -8,9 +8,9 @@ per event-loop turn (:func:`liaison.adapters.coalesce.coalesce_writes`); ``multi
 acks over contiguous runs (:class:`liaison.core.window.AckTracker`); confirms matched
 by the same ordered-prefix walk; the same garbage-collector settings
 (:func:`liaison.runtime.calm_gc`); and the same ack clock
-(:mod:`liaison.bench.clock`).
+(:mod:`liaison.devtools.bench.clock`).
 
-Run as ``python -m liaison.bench.raw SOURCE_QUEUE TARGET_EXCHANGE`` with the
+Run as ``python -m liaison.devtools.bench.raw SOURCE_QUEUE TARGET_EXCHANGE`` with the
 settings as JSON in ``$LIAISON_BENCH_SETTINGS``.
 """
 
@@ -28,9 +28,9 @@ import pika.frame
 import pika.spec
 
 from liaison.adapters.coalesce import coalesce_writes
-from liaison.amqp import connection_parameters
-from liaison.bench.clock import AckClock
+from liaison.adapters.connections import connection_parameters
 from liaison.core.window import AckTracker
+from liaison.devtools.bench.clock import AckClock
 from liaison.runtime import calm_gc
 from liaison.settings import Settings
 

@@ -16,6 +16,9 @@ The order that makes every event land exactly once:
 4. only then ack the batch (``multiple=True`` on its last delivery tag).
 
 A crash between 3 and 4 means a redelivery, which step 3 skips by dedupe key.
+Steps 2 and 3, the lock and the checkpoint schedule are file I/O only and live in
+:mod:`liaison.ledger.intake`; this module is the broker side: consume, nack, ack,
+reconnect.
 """
 
 from __future__ import annotations
@@ -30,12 +33,11 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.amqp import blocking_connection
-from liaison.audit.keys import load_or_create
-from liaison.audit.records import RecordError
-from liaison.audit.store import Ledger, LedgerError, LedgerLockedError
-from liaison.core.events import AuditEvent, decode_batch
+from liaison.adapters.connections import blocking_connection
 from liaison.errors import BrokerError, LoginRefusedError, TlsRefusedError
+from liaison.ledger.intake import CheckpointSchedule, Delivery, open_when_free, record_messages
+from liaison.ledger.keys import load_or_create
+from liaison.ledger.store import Ledger, LedgerError
 from liaison.settings import Settings
 from schemas.wire import AUDIT_QUEUE
 
@@ -74,7 +76,9 @@ class AuditWriter:
         self._stopping = threading.Event()
         self._connected_once = False
         self._log = structlog.get_logger("liaison.audit.writer")
-        self._last_checkpoint = time.monotonic()
+        self._schedule = CheckpointSchedule(
+            every=settings.checkpoint_every, seconds=settings.checkpoint_seconds
+        )
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish its batch, checkpoint and return (signal-safe)."""
@@ -88,9 +92,25 @@ class AuditWriter:
     def run(self) -> None:
         """Wait for the ledger lock, then consume until :meth:`stop`; reconnects on loss."""
         key = self._key or load_or_create(self.settings.hub_key_path)
-        ledger = self._open_ledger(key)
+        ledger = open_when_free(
+            self.settings.audit_dir,
+            key=key,
+            segment_bytes=self.settings.segment_bytes,
+            stopping=self._stopping,
+            on_wait=lambda reason: self._log.info("audit.lock_waiting", reason=reason),
+        )
         if ledger is None:
             return
+        for note in ledger.recovery.notes:
+            self._log.warning("audit.log_recovered", note=note)
+        self._log.info(
+            "audit.ledger_open",
+            directory=str(self.settings.audit_dir),
+            records=ledger.size,
+            segments=ledger.recovery.segments,
+            records_read=ledger.recovery.records_read,
+            resumed_from=ledger.recovery.resumed_from,
+        )
         try:
             self._consume_forever(ledger)
         finally:
@@ -108,32 +128,6 @@ class AuditWriter:
                 signed=ledger.last_checkpoint.tree_size if ledger.last_checkpoint else 0,
                 **vars(self.stats),
             )
-
-    def _open_ledger(self, key: Ed25519PrivateKey) -> Ledger | None:
-        waiting = False
-        while not self.stopping:
-            try:
-                ledger = Ledger.open(
-                    self.settings.audit_dir, key=key, segment_bytes=self.settings.segment_bytes
-                )
-            except LedgerLockedError as exc:
-                if not waiting:
-                    self._log.info("audit.lock_waiting", reason=str(exc))
-                    waiting = True
-                self._stopping.wait(0.2)
-                continue
-            for note in ledger.recovery.notes:
-                self._log.warning("audit.log_recovered", note=note)
-            self._log.info(
-                "audit.ledger_open",
-                directory=str(self.settings.audit_dir),
-                records=ledger.size,
-                segments=ledger.recovery.segments,
-                records_read=ledger.recovery.records_read,
-                resumed_from=ledger.recovery.resumed_from,
-            )
-            return ledger
-        return None
 
     def _consume_forever(self, ledger: Ledger) -> None:
         delay = self.settings.reconnect_initial_s
@@ -164,7 +158,7 @@ class AuditWriter:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
             self._log.info("audit.consuming", queue=AUDIT_QUEUE)
-            batch: list[tuple[int, bytes]] = []
+            batch: list[Delivery] = []
             deadline = 0.0
             for method, _props, body in channel.consume(AUDIT_QUEUE, inactivity_timeout=_TICK):
                 if method is not None and body is not None:
@@ -187,30 +181,15 @@ class AuditWriter:
             if connection.is_open:
                 connection.close()
 
-    def _commit(
-        self, channel: BlockingChannel, ledger: Ledger, batch: list[tuple[int, bytes]]
-    ) -> None:
-        decoded: list[tuple[int, list[AuditEvent]]] = []
-        for tag, body in batch:
-            try:
-                decoded.append((tag, decode_batch(body)))
-            except (ValueError, KeyError, TypeError) as exc:
-                self._reject(channel, tag, f"malformed audit message: {str(exc)[:300]}")
-        while decoded:
-            events = [event for _, group in decoded for event in group]
-            try:
-                records = ledger.append(events)
-            except RecordError as exc:
-                # One event cannot be recorded: dead-letter its message, keep the rest.
-                bad = _message_of(decoded, exc.dedupe_key)
-                self._reject(channel, bad, str(exc))
-                decoded = [(tag, group) for tag, group in decoded if tag != bad]
-                continue
-            channel.basic_ack(decoded[-1][0], multiple=True)
-            self.stats.messages += len(decoded)
-            self.stats.events += len(events)
-            self.stats.records += len(records)
-            break
+    def _commit(self, channel: BlockingChannel, ledger: Ledger, batch: list[Delivery]) -> None:
+        """Record ``batch``; dead-letter what cannot be recorded, then ack the rest at once."""
+        recorded = record_messages(ledger, batch, lambda tag, why: self._reject(channel, tag, why))
+        if recorded.ack is None:
+            return
+        channel.basic_ack(recorded.ack, multiple=True)
+        self.stats.messages += recorded.messages
+        self.stats.events += recorded.events
+        self.stats.records += recorded.records
 
     def _reject(self, channel: BlockingChannel, tag: int, reason: str) -> None:
         channel.basic_nack(tag, requeue=False)
@@ -218,27 +197,10 @@ class AuditWriter:
         self._log.warning("audit.dead_lettered", delivery_tag=tag, reason=reason)
 
     def _maybe_checkpoint(self, ledger: Ledger) -> None:
-        unsigned = ledger.unsigned
-        due = unsigned >= self.settings.checkpoint_every or (
-            unsigned
-            and time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
-        )
-        if due:
-            checkpoint = ledger.checkpoint()
-            self._last_checkpoint = time.monotonic()
-            if checkpoint is not None:
-                self.stats.checkpoints += 1
-                self._log.info(
-                    "audit.checkpoint", tree_size=checkpoint.tree_size, root=checkpoint.root
-                )
-
-
-def _message_of(decoded: list[tuple[int, list[AuditEvent]]], dedupe_key: str | None) -> int:
-    """The delivery tag of the message that carried the event ``dedupe_key``."""
-    for tag, group in decoded:
-        if any(event.dedupe_key == dedupe_key for event in group):
-            return tag
-    return decoded[0][0]
+        checkpoint = self._schedule.sign_if_due(ledger)
+        if checkpoint is not None:
+            self.stats.checkpoints += 1
+            self._log.info("audit.checkpoint", tree_size=checkpoint.tree_size, root=checkpoint.root)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,1 +1,0 @@
-"""The audit ledger: events from the hub, a hash-chained log, signed Merkle checkpoints."""
