@@ -22,7 +22,7 @@ import pika
 from consumers import Consumer, Outcome
 from liaison.adapters.pika_router import Router
 from liaison.bootstrap import routing_context
-from liaison.core.outcomes import body_tag
+from liaison.core.dedupe import body_tag
 from liaison.core.rules import Rules
 from liaison.credentials import participant_url
 from liaison.ledger.query import Filter, search

@@ -210,11 +210,19 @@ def _router_side(
     with scratch_vhost(settings, "hub") as bench:
         sender_url = participant_url(bench, SENDER)
         user = bench.user_for(SENDER)
-        publish_pipelined(
-            connection_parameters(bench, sender_url),
-            wire.INGRESS_EXCHANGE,
-            [("correspondence.letter", b, _props(user)) for b in bodies],
-        )
+
+        def load() -> None:
+            publish_pipelined(
+                connection_parameters(bench, sender_url),
+                wire.INGRESS_EXCHANGE,
+                [("correspondence.letter", b, _props(user)) for b in bodies],
+            )
+
+        # One router meets a full queue, like the raw forwarder. Several start first and
+        # the load follows once all of them consume: preloaded, the one that starts
+        # first (a Python process takes a second or two) would take everything.
+        if routers == 1:
+            load()
         writer = _spawn(bench, "liaison.devtools.bench.serve", "audit")
         started: list[subprocess.Popen[bytes]] = []
         try:
@@ -223,6 +231,9 @@ def _router_side(
             for _ in range(routers):
                 started.append(_spawn(bench, "liaison.devtools.bench.serve", "router"))
                 watch.follow(started[-1])
+            if routers > 1:
+                _wait_for_consumer(bench, wire.INGRESS_QUEUE, count=routers)
+                load()
             first = started[0]
             rate, rss = watch.wait(len(bodies), rss_of=first.pid)
             each = watch.rates()
@@ -237,14 +248,16 @@ def _router_side(
             stop_process(writer)
 
 
-def _wait_for_consumer(bench: Settings, queue: str, timeout: float = 60.0) -> None:
+def _wait_for_consumer(
+    bench: Settings, queue: str, timeout: float = 60.0, *, count: int = 1
+) -> None:
     connection = pika.BlockingConnection(connection_parameters(bench))
     try:
         channel = connection.channel()
         deadline = time.monotonic() + timeout
-        while channel.queue_declare(queue, passive=True).method.consumer_count == 0:
+        while channel.queue_declare(queue, passive=True).method.consumer_count < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nobody consumes {queue} after {timeout} s")
+                raise TimeoutError(f"fewer than {count} consumer(s) on {queue} after {timeout} s")
             time.sleep(0.05)
     finally:
         connection.close()
