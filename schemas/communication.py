@@ -7,16 +7,22 @@ spokesperson on a subject, in a few key points.
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
+from schemas.envelope import canonical_json
+from schemas.evolution import dropping_added_fields
+from schemas.registry import Downgrade
 from schemas.types import Line, Note, ParticipantCode, Payload, Text, UtcDatetime
 
 MAX_KEY_POINTS = 30
+#: A SHA-256 digest in lower-case hex (what :func:`release_digest` returns).
+ContentDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Language(StrEnum):
@@ -45,6 +51,35 @@ class PressRelease(Payload):
         if len(set(value)) != len(value):
             raise ValueError("languages must not repeat")
         return value
+
+    def digest(self) -> str:
+        """This release's content digest (:func:`release_digest`)."""
+        return release_digest(self.title, self.body, tuple(self.languages), self.embargo_until)
+
+
+def release_digest(
+    title: str, body: str, languages: tuple[str, ...], embargo_until: datetime | None
+) -> str:
+    """The digest of a press release's content: what an approval must carry.
+
+    SHA-256 (lower-case hex) of the canonical JSON (keys sorted, separators ``,`` and
+    ``:``, non-ASCII as is, UTF-8) of ``{"body", "embargo_until", "languages",
+    "title"}``: the title without surrounding whitespace (as the contract reads it),
+    the body as sent, the language codes in the draft's order, and the embargo as
+    ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (six fraction digits) or ``null``.
+    """
+    embargo = (
+        None
+        if embargo_until is None
+        else embargo_until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
+    content = {
+        "title": title,
+        "body": body,
+        "languages": [str(code) for code in languages],
+        "embargo_until": embargo,
+    }
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 class Briefing(Payload):
@@ -78,6 +113,34 @@ class ReleaseApproved(_AboutRelease):
     version: ClassVar[int] = 1
 
     note: Note = ""
+
+
+class ReleaseApprovedV2(ReleaseApproved):
+    """An approval (version 2) that names the content approved, not only the release's id.
+
+    ``content_digest`` is :func:`release_digest` of the draft the approver received
+    (:meth:`PressRelease.digest`): the procedures service publishes nothing but the
+    words approved, and refuses an approval without it or whose digest is not that of
+    the release it holds (an id reused with other words, say).
+    """
+
+    version: ClassVar[int] = 2
+
+    content_digest: ContentDigest | None = Field(
+        default=None, description="SHA-256 (hex) of the approved draft's content."
+    )
+
+    @classmethod
+    def of(
+        cls, release_message_id: UUID, author: str, draft: PressRelease, note: str = ""
+    ) -> ReleaseApprovedV2:
+        """The approval of ``draft`` (sent by ``author`` under ``release_message_id``)."""
+        return cls(
+            release_message_id=release_message_id,
+            author=author,
+            note=note,
+            content_digest=draft.digest(),
+        )
 
 
 class ReleaseWithdrawn(_AboutRelease):
@@ -117,18 +180,26 @@ MODELS: tuple[type[Payload], ...] = (
     PressRelease,
     Briefing,
     ReleaseApproved,
+    ReleaseApprovedV2,
     ReleaseWithdrawn,
     ReleasePublished,
     ReleaseRetracted,
 )
+DOWNGRADES: dict[tuple[str, int], Downgrade] = {
+    ("icc.release_approved", 2): dropping_added_fields(ReleaseApprovedV2, ReleaseApproved)
+}
 
 __all__ = [
+    "DOWNGRADES",
     "MODELS",
     "Briefing",
+    "ContentDigest",
     "Language",
     "PressRelease",
     "ReleaseApproved",
+    "ReleaseApprovedV2",
     "ReleasePublished",
     "ReleaseRetracted",
     "ReleaseWithdrawn",
+    "release_digest",
 ]

@@ -34,6 +34,7 @@ from schemas.communication import (
     Language,
     PressRelease,
     ReleaseApproved,
+    ReleaseApprovedV2,
     ReleasePublished,
     ReleaseRetracted,
     ReleaseWithdrawn,
@@ -138,6 +139,15 @@ def _cable_v2() -> CableV2:
         tags=("PREL", "EU", "XF"),
         caveats=("EXDIS",),
         references=("BRUXELLES-UE/2025/0457",),
+    )
+
+
+def _press_release() -> PressRelease:
+    return PressRelease(
+        title="Le Ministre reçoit son homologue slovène",
+        body="Le Ministre des Affaires étrangères et européennes a reçu ce jour son homologue.",
+        embargo_until=datetime(2025, 3, 12, 10, 0, tzinfo=UTC),
+        languages=(Language.FR, Language.EN),
     )
 
 
@@ -277,12 +287,7 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
         opened_on=date(2025, 7, 15),
         summary="Passeport perdu; délivrance d'un titre de voyage provisoire demandée.",
     ),
-    ("icc.press_release", 1): lambda: PressRelease(
-        title="Le Ministre reçoit son homologue slovène",
-        body="Le Ministre des Affaires étrangères et européennes a reçu ce jour son homologue.",
-        embargo_until=datetime(2025, 3, 12, 10, 0, tzinfo=UTC),
-        languages=(Language.FR, Language.EN),
-    ),
+    ("icc.press_release", 1): _press_release,
     ("icc.briefing", 1): lambda: Briefing(
         title="Point presse: Conseil Affaires étrangères",
         audience="Porte-parole",
@@ -294,6 +299,9 @@ _BUILDERS: dict[tuple[str, int], Callable[[], Payload]] = {
     ),
     ("icc.release_approved", 1): lambda: ReleaseApproved(
         release_message_id=_ORIGINAL, author="gs-icc", note="Approuvé pour publication."
+    ),
+    ("icc.release_approved", 2): lambda: ReleaseApprovedV2.of(
+        _ORIGINAL, "gs-icc", _press_release(), note="Approuvé pour publication."
     ),
     ("icc.release_withdrawn", 1): lambda: ReleaseWithdrawn(
         release_message_id=_ORIGINAL, author="gs-icc", reason="Visite reportée."

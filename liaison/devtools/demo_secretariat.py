@@ -23,7 +23,7 @@ from liaison.settings import Settings
 from liaison.web.public import PublicFeed
 from schemas import wire
 from schemas.committee import BudgetLineOpened, ExpenseCommitted
-from schemas.communication import Language, PressRelease, ReleaseApproved
+from schemas.communication import Language, PressRelease, ReleaseApprovedV2
 from schemas.envelope import new_envelope
 from schemas.examples import example_payload
 from schemas.missions import Severity
@@ -45,7 +45,8 @@ def run_secretariat_demo(settings: Settings, echo: Echo, *, embargo_s: float = 5
     )
     _publish(settings, "gs-icc", release)
     approval = new_envelope(
-        ReleaseApproved(release_message_id=release.message_id, author="gs-icc"),
+        # The approval names the words approved: the digest of the draft gs-dsg received.
+        ReleaseApprovedV2.of(release.message_id, "gs-icc", release.payload),
         sender="gs-dsg",
         recipients=("gs-icc",),
     )

@@ -7,8 +7,10 @@ commitment above what its line has left, or a payment above what its commitment
 has unpaid, is RECORDED (the accounts show the overspend: nothing is hidden) and
 ESCALATED (``committee.overspend_escalated`` to the sender and the General
 Secretariat). What cannot be booked at all (an unknown line, another currency,
-a payment of an unknown commitment, a line opened twice) is refused with a
-``procedure.refusal`` and stays out of the accounts.
+a payment of an unknown commitment, a line opened twice, a commitment reference
+already used on any line or year, a decision reference already recorded) is
+refused with a ``procedure.refusal`` and stays out of the accounts and the
+register: nothing booked or recorded is ever replaced.
 
 Amounts are ``Decimal`` throughout and stored as their exact text; totals are
 sums of the recorded entries, so they add up by construction, which the tests
@@ -110,6 +112,10 @@ class View:
     line: Line | None = None
     meeting: Meeting | None = None
     entries: tuple[Entry, ...] = ()
+    #: A commitment booked under the message's commitment reference, on any line or year.
+    commitment: Entry | None = None
+    #: The decision already recorded under the message's decision reference.
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ class Needs:
 
     line: tuple[str, int] | None = None
     meeting: str | None = None
+    commitment: str | None = None  # a new commitment's reference: unique across lines
+    decision: str | None = None  # a decision's reference: unique
 
 
 @dataclass(frozen=True)
@@ -140,9 +148,13 @@ def concerns(type_: str) -> bool:
 def needs(envelope: Envelope[Payload]) -> Needs:
     """The line and meeting to read before folding ``envelope``."""
     payload = envelope.payload
-    if isinstance(payload, BudgetLineOpened | ExpenseCommitted | ExpensePaid):
+    if isinstance(payload, ExpenseCommitted):
+        return Needs(line=(payload.line, payload.year), commitment=payload.commitment_reference)
+    if isinstance(payload, BudgetLineOpened | ExpensePaid):
         return Needs(line=(payload.line, payload.year))
-    if isinstance(payload, MeetingConvened | MinutesAdopted | DecisionRecorded):
+    if isinstance(payload, DecisionRecorded):
+        return Needs(meeting=payload.meeting_reference, decision=payload.decision_reference)
+    if isinstance(payload, MeetingConvened | MinutesAdopted):
         return Needs(meeting=payload.meeting_reference)
     return Needs()
 
@@ -205,6 +217,12 @@ def _register(
         )
     if view.meeting is None:
         return _refuse(policy, envelope, f"no meeting {payload.meeting_reference}", stamp)
+    if view.decision is not None:
+        reason = (
+            f"decision {payload.decision_reference} is already recorded (meeting "
+            f"{view.decision.meeting_reference}): a decision reference names one decision"
+        )
+        return _refuse(policy, envelope, reason, stamp)
     decision = Decision(
         payload.decision_reference,
         payload.meeting_reference,
@@ -235,8 +253,9 @@ def _book(
     reference = payload.commitment_reference
     commitments = [e for e in view.entries if e.kind == COMMIT and e.reference == reference]
     if isinstance(payload, ExpenseCommitted):
-        if commitments:
-            return _refuse(policy, envelope, f"commitment {reference} already exists", stamp)
+        reused = _reused(reference, commitments, view.commitment)
+        if reused is not None:
+            return _refuse(policy, envelope, reused, stamp)
         kind, available = COMMIT, line.budgeted - _sum(view.entries, COMMIT)
     else:
         if not commitments:
@@ -283,6 +302,18 @@ def _book(
         classification=Classification.RESTRICTED,
     )
     return CommitteeEffects(entry=entry, messages=(Outgoing(alert),))
+
+
+def _reused(reference: str, on_line: list[Entry], anywhere: Entry | None) -> str | None:
+    """Why a new commitment cannot take ``reference`` (None when it is free)."""
+    if on_line:
+        return f"commitment {reference} already exists"
+    if anywhere is not None:
+        return (
+            f"commitment {reference} already exists on line {anywhere.line} ({anywhere.year}): "
+            "a commitment reference names one commitment"
+        )
+    return None
 
 
 def _present(policy: Policy, codes: Iterable[str]) -> tuple[str, ...]:

@@ -2,7 +2,12 @@
 
 The budget line's row is locked (``FOR UPDATE`` on PostgreSQL) while a commitment
 or payment is folded, so two services never both book the line's last euro as
-available. Amounts are stored as exact decimal text and summed in Python.
+available; a new commitment also takes a transaction lock on its reference
+(PostgreSQL's advisory lock; SQLite has one writer), so two services never both
+book one reference on two lines. Amounts are stored as exact decimal text and
+summed in Python. A decision's reference is its row's primary key: it is never
+replaced (the fold refuses a reuse; a race between two services fails the
+second's insert, refused as any copy the service cannot apply).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, and_, delete, func, select
 
 from liaison.procedures import committee as c
 from liaison.procedures import core
@@ -44,6 +49,8 @@ def view(db: Connection, needs: c.Needs) -> c.View:
     line: c.Line | None = None
     entries: tuple[c.Entry, ...] = ()
     meeting: c.Meeting | None = None
+    commitment: c.Entry | None = None
+    decision: c.Decision | None = None
     if needs.line is not None:
         code, year = needs.line
         row = db.execute(
@@ -66,7 +73,33 @@ def view(db: Connection, needs: c.Needs) -> c.View:
             select(t.committee_meeting).where(t.committee_meeting.c.reference == needs.meeting)
         ).one_or_none()
         meeting = None if row is None else _meeting(row._mapping)
-    return c.View(line=line, meeting=meeting, entries=entries)
+    if needs.commitment is not None:
+        commitment = _commitment(db, needs.commitment)
+    if needs.decision is not None:
+        row = db.execute(
+            select(t.committee_decision).where(t.committee_decision.c.reference == needs.decision)
+        ).one_or_none()
+        decision = None if row is None else _decision(row._mapping)
+    return c.View(
+        line=line, meeting=meeting, entries=entries, commitment=commitment, decision=decision
+    )
+
+
+def _commitment(db: Connection, reference: str) -> c.Entry | None:
+    """The commitment booked under ``reference`` on any line, under a lock on the reference."""
+    if db.dialect.name == "postgresql":
+        # Held to the end of the transaction: a second service committing the same
+        # reference (on another line, whose row it locked) waits here, then sees this one.
+        db.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"commitment:{reference}"))))
+    row = db.execute(
+        select(t.committee_entry)
+        .where(
+            and_(t.committee_entry.c.kind == c.COMMIT, t.committee_entry.c.reference == reference)
+        )
+        .order_by(t.committee_entry.c.at, t.committee_entry.c.key)
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _entry(row._mapping)
 
 
 def apply(db: Connection, effects: c.CommitteeEffects, *, to_outbox: ToOutbox, source: str) -> None:
@@ -90,9 +123,7 @@ def apply(db: Connection, effects: c.CommitteeEffects, *, to_outbox: ToOutbox, s
         )
     if effects.decision is not None:
         d = effects.decision
-        db.execute(
-            delete(t.committee_decision).where(t.committee_decision.c.reference == d.reference)
-        )
+        # Never replaced: the fold refused a known reference; a race fails on the key.
         db.execute(
             t.committee_decision.insert(),
             {
@@ -175,16 +206,7 @@ def meetings(db: Connection, year: int | None = None) -> list[tuple[c.Meeting, l
         result.append(
             (
                 meeting,
-                [
-                    c.Decision(
-                        d.reference,
-                        d.meeting_reference,
-                        d.text,
-                        t.aware(d.recorded_at),
-                        d.message_key,
-                    )
-                    for d in decided
-                ],
+                [_decision(d._mapping) for d in decided],
             )
         )
     return result
@@ -206,6 +228,16 @@ def _entry(row: Any) -> c.Entry:
         supporting_reference=row["supporting_reference"],
         at=t.aware(row["at"]),
         overspend=bool(row["overspend"]),
+    )
+
+
+def _decision(row: Any) -> c.Decision:
+    return c.Decision(
+        row["reference"],
+        row["meeting_reference"],
+        row["text"],
+        t.aware(row["recorded_at"]),
+        row["message_key"],
     )
 
 

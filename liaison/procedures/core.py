@@ -15,7 +15,8 @@ Two procedures live here:
 
 - **the correspondence registry**: every ``correspondence.*`` gets the next number
   ``<prefix>/<year>/<sequence>`` of its Luxembourg calendar year, and its sender a
-  ``receipt.registered`` carrying it;
+  ``receipt.registered`` carrying it; a reply is linked to the letter it answers
+  (``in_reply_to``) only when its sender sent or was addressed that letter;
 - **acknowledgements chased**: a message an :class:`~liaison.procedures.config.AckRule`
   matches opens a watch over the recipients it was delivered to; each matching
   receipt from one of them removes it; at the deadline one escalation names who
@@ -24,6 +25,7 @@ Two procedures live here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -166,6 +168,7 @@ class Needs:
 
     year: int | None = None
     answers: str | None = None  # message id of the letter this one answers
+    replier: str | None = None  # who answers: it must be a party to that letter
     original: str | None = None  # message id a receipt acknowledges
 
 
@@ -183,10 +186,24 @@ def needs(envelope: Envelope[Payload]) -> Needs:
     payload = envelope.payload
     if isinstance(payload, Letter | OfficialNote):
         answers = str(payload.in_reply_to) if payload.in_reply_to else None
-        return Needs(year=local_date(envelope.created_at).year, answers=answers)
+        year = local_date(envelope.created_at).year
+        return Needs(year=year, answers=answers, replier=envelope.sender if answers else None)
     if isinstance(payload, _RECEIPTS):
         return Needs(original=str(payload.original_message_id))
     return Needs()
+
+
+def answered(replier: str, letters: Iterable[tuple[str, str, tuple[str, ...]]]) -> str | None:
+    """The register number a reply from ``replier`` answers, among the ``letters``
+    registered under its ``in_reply_to`` (number, sender, recipients; oldest first).
+
+    Only a letter ``replier`` sent or was addressed is answered by it: an id alone
+    (anyone can copy one; ids are only unique per sender) links nothing.
+    """
+    for number, sender, recipients in letters:
+        if replier == sender or replier in recipients:
+            return number
+    return None
 
 
 def fold(
@@ -249,7 +266,8 @@ def _register(
         registered_at=envelope.created_at,
         registered_on=registered_on,
         sender_reference=payload.registry_reference,
-        in_reply_to=str(payload.in_reply_to) if payload.in_reply_to else None,
+        # Linked only when the shell found the letter and the replier a party to it.
+        in_reply_to=str(payload.in_reply_to) if view.answered_number else None,
         thread_reference=payload.thread_registry_reference,
         answers_number=view.answered_number,
     )
@@ -417,13 +435,20 @@ def act(policy: Policy, watch: Watch, deadline: Deadline, *, stamp: datetime) ->
 
 
 def refusal_notice(
-    policy: Policy, envelope: Envelope[Payload], procedure: str, reason: str, stamp: datetime
+    policy: Policy,
+    envelope: Envelope[Payload],
+    procedure: str,
+    reason: str,
+    stamp: datetime,
+    *,
+    seed: str | None = None,
 ) -> Outgoing:
     """A ``procedure.refusal`` telling ``envelope``'s sender why its procedure refused it.
 
-    Its id is derived from the refused message, so a redelivery or a rebuild gives the
-    same notice.
+    Its id is derived from the refused message (and ``seed``, when one key can be
+    refused for several contents), so a redelivery or a rebuild gives the same notice.
     """
+    name = f"refused:{message_key(envelope.sender, envelope.message_id)}"
     refusal: Envelope[Any] = new_envelope(
         ProcedureRefusal(
             procedure=procedure,
@@ -436,9 +461,7 @@ def refusal_notice(
         recipients=(envelope.sender,),
         correlation_id=envelope.correlation_id or envelope.message_id,
         causation_id=envelope.message_id,
-        message_id=uuid5(
-            policy.id_namespace, f"refused:{message_key(envelope.sender, envelope.message_id)}"
-        ),
+        message_id=uuid5(policy.id_namespace, name if seed is None else f"{name}:{seed}"),
         created_at=stamp,
         classification=Classification.INTERNAL,
     )
@@ -460,6 +483,7 @@ __all__ = [
     "View",
     "Watch",
     "act",
+    "answered",
     "delivered_to",
     "escalate",
     "fold",

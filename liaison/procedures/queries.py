@@ -71,8 +71,9 @@ def entry(db: Connection, number: str) -> RegisterLine | None:
 def thread(db: Connection, number: str) -> list[RegisterLine]:
     """Every letter of ``number``'s thread (what it answers, what answers it), in order.
 
-    A thread links letters by ``in_reply_to`` (one answers the other) and by a
-    shared thread reference.
+    A thread links letters by the number a reply answers (recorded only when its
+    sender was a party to that letter; an id alone is not unique) and by a shared
+    thread reference.
     """
     start = entry(db, number)
     if start is None:
@@ -81,9 +82,9 @@ def thread(db: Connection, number: str) -> list[RegisterLine]:
     frontier = [start]
     while frontier:
         current = frontier.pop()
-        conditions = [t.registry.c.in_reply_to == current.message_id]
-        if current.in_reply_to:
-            conditions.append(t.registry.c.message_id == current.in_reply_to)
+        conditions = [t.registry.c.answers_number == current.number]
+        if current.answers_number:
+            conditions.append(t.registry.c.number == current.answers_number)
         for reference in {current.thread_reference, current.number} - {None}:
             conditions.append(t.registry.c.thread_reference == reference)
             conditions.append(t.registry.c.number == reference)

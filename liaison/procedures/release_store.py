@@ -61,6 +61,32 @@ def consume(
     return effects
 
 
+def consume_again(
+    db: Connection,
+    policy: core.Policy,
+    envelope: Envelope[Payload],
+    *,
+    stamp: datetime,
+    to_outbox: ToOutbox,
+    source: str,
+) -> bool:
+    """A draft under an already consumed (author, id): refuse it if its words differ.
+
+    The consumed-key row makes any copy under a known key a redelivery; for a draft
+    that is checked, not assumed: other words under the id of a held release are
+    refused to their sender (the held release stands). True when refused.
+    """
+    if envelope.type != releases.DRAFT_TYPE:
+        return False
+    current = load(db, releases.subject_key(envelope))
+    if current is None:
+        return False
+    effects = releases.fold(policy, current, envelope, stamp=stamp)
+    for message in effects.messages:
+        to_outbox(db, message, source)
+    return effects.refused is not None
+
+
 def fire(
     db: Connection,
     policy: core.Policy,
@@ -131,4 +157,4 @@ def public(db: Connection, *, limit: int = 100) -> list[releases.Release]:
     return [from_row(row._mapping) for row in rows]
 
 
-__all__ = ["apply", "consume", "fire", "from_row", "load", "public"]
+__all__ = ["apply", "consume", "consume_again", "fire", "from_row", "load", "public"]

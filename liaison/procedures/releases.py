@@ -15,10 +15,15 @@ the feed shows it withdrawn). Anything refused is answered with a
 ``procedure.refusal`` naming the reason, so it is in the ledger too.
 
 Integrity: the author is the release envelope's validated sender; an approval
-names (author, release id) because ids are only unique per sender; an approval
-by the author, by someone without the right, of an unknown, withdrawn or
-already approved release is refused. Nothing but an approved release's row
-ever gets a ``published_at``.
+names (author, release id) because ids are only unique per sender, and the
+content it approves by its digest (``icc.release_approved`` v2
+``content_digest``, :func:`schemas.communication.release_digest` of the draft
+the approver received); an approval by the author, by someone without the
+right, of an unknown, withdrawn or already approved release, without a digest
+or with the digest of other words than the release held is refused. A second
+draft under a release's (author, id) with other words is refused too (the
+first stands). Nothing but an approved release's row ever gets a
+``published_at``.
 """
 
 from __future__ import annotations
@@ -33,15 +38,18 @@ from schemas.communication import (
     Language,
     PressRelease,
     ReleaseApproved,
+    ReleaseApprovedV2,
     ReleasePublished,
     ReleaseRetracted,
     ReleaseWithdrawn,
+    release_digest,
 )
 from schemas.envelope import Envelope, new_envelope
 from schemas.types import Classification, Payload
 
 RELEASE_PROCEDURE = "release"
 APPROVAL_TYPE = ReleaseApproved.message_type
+DRAFT_TYPE = PressRelease.message_type
 #: The types this fold handles (their copies come through the rule icc-releases-to-procedures).
 TYPES = frozenset(
     {PressRelease.message_type, ReleaseApproved.message_type, ReleaseWithdrawn.message_type}
@@ -70,6 +78,10 @@ class Release:
     withdrawn_by: str | None = None
     withdrawn_at: datetime | None = None
     withdrawn_reason: str | None = None
+
+    def digest(self) -> str:
+        """The digest of this release's content, as an approval must carry it."""
+        return release_digest(self.title, self.body, self.languages, self.embargo_until)
 
 
 @dataclass(frozen=True)
@@ -107,9 +119,17 @@ def fold(
     """The effects of one release, approval or withdrawal; ``stamp`` dates what is sent."""
     payload = envelope.payload
     if isinstance(payload, PressRelease):
-        if current is not None:
-            return ReleaseEffects()
-        return ReleaseEffects(release=_draft(envelope, payload))
+        if current is None:
+            return ReleaseEffects(release=_draft(envelope, payload))
+        digest = payload.digest()
+        if digest == current.digest():
+            return ReleaseEffects()  # the same words again: nothing changes
+        reason = (
+            f"release {envelope.message_id} from {envelope.sender} already has other words "
+            f"(it is {current.status}): a new text needs a new message id"
+        )
+        # Seeded with the digest: each other text is refused once, a redelivery not again.
+        return _refuse(policy, envelope, reason, stamp, seed=digest)
     if isinstance(payload, ReleaseApproved):
         return _approve(policy, current, envelope, payload, stamp)
     if isinstance(payload, ReleaseWithdrawn):
@@ -148,6 +168,16 @@ def _approve(
         reason = f"{approver} does not hold the right to approve releases"
     elif current.status != DRAFT:
         reason = f"the release is already {current.status}"
+    elif not isinstance(payload, ReleaseApprovedV2) or payload.content_digest is None:
+        reason = (
+            "an approval must name the content approved: icc.release_approved v2 "
+            "with the draft's content_digest"
+        )
+    elif payload.content_digest != current.digest():
+        reason = (
+            f"the approval's content_digest is not that of release {current.message_id} "
+            f"from {current.author}: it approves other words than the release's"
+        )
     if reason is not None or current is None:
         return _refuse(policy, envelope, reason or "refused", stamp)
     now = envelope.created_at
@@ -253,15 +283,21 @@ def _send(
 
 
 def _refuse(
-    policy: Policy, envelope: Envelope[Payload], reason: str, stamp: datetime
+    policy: Policy,
+    envelope: Envelope[Payload],
+    reason: str,
+    stamp: datetime,
+    *,
+    seed: str | None = None,
 ) -> ReleaseEffects:
-    notice = refusal_notice(policy, envelope, RELEASE_PROCEDURE, reason, stamp)
+    notice = refusal_notice(policy, envelope, RELEASE_PROCEDURE, reason, stamp, seed=seed)
     return ReleaseEffects(messages=(notice,), refused=reason)
 
 
 __all__ = [
     "APPROVED",
     "DRAFT",
+    "DRAFT_TYPE",
     "PUBLISHED",
     "RELEASE_PROCEDURE",
     "TYPES",

@@ -166,6 +166,8 @@ class Store:
                 ).scalar_one_or_none()
                 if inserted is None:
                     applied.append(False)
+                    if envelope.type == releases.DRAFT_TYPE:
+                        self._draft_again(db, policy, envelope, stamp=stamp, key=key)
                     continue
                 applied.append(True)
                 try:
@@ -212,6 +214,26 @@ class Store:
         effects = core.fold(policy, view, envelope, stamp=stamp, token=token)
         self._apply(db, effects, source=key)
 
+    def _draft_again(
+        self,
+        db: Connection,
+        policy: core.Policy,
+        envelope: Envelope[Payload],
+        *,
+        stamp: datetime,
+        key: str,
+    ) -> None:
+        """A draft under a consumed key: refused if its words differ from the release held."""
+        try:
+            with db.begin_nested():
+                release_store.consume_again(
+                    db, policy, envelope, stamp=stamp, to_outbox=self._to_outbox, source=key
+                )
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # as in consume_many: never loop on one delivery
+            log.exception("procedures.apply_failed", message=key, type=envelope.type)
+
     def _refuse_copy(
         self,
         db: Connection,
@@ -246,13 +268,16 @@ class Store:
         if needs.year is not None:
             db.execute(self._insert_ignore(t.registry_counter), {"year": needs.year, "last": 0})
             last = int(db.execute(self._counter, {"y": needs.year}).scalar_one())
-        if needs.answers is not None:
-            answered = db.execute(
-                select(t.registry.c.number)
+        if needs.answers is not None and needs.replier is not None:
+            letters = db.execute(
+                select(t.registry.c.number, t.registry.c.sender, t.registry.c.recipients)
                 .where(t.registry.c.message_id == needs.answers)
                 .order_by(t.registry.c.year, t.registry.c.sequence)
-                .limit(1)
-            ).scalar_one_or_none()
+            ).all()
+            answered = core.answered(
+                needs.replier,
+                ((row.number, row.sender, tuple(row.recipients.split())) for row in letters),
+            )
         if needs.original is not None:
             rows = db.execute(
                 select(t.ack_watch).where(t.ack_watch.c.message_id == needs.original)

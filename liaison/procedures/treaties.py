@@ -19,21 +19,31 @@ Who moves a file, and with what:
 - ``council.decision`` v2 with ``treaty_reference`` (Government Council): approved;
 - ``chamber.vote`` v2 with ``treaty_reference`` (Chamber): adopted is the first vote,
   or, when the file is past it (the Council of State refused to dispense), the
-  second vote held;
+  second vote held: at least three months after the first (art. 78(4) of the
+  Constitution), or an anomaly;
 - ``palace.promulgation`` v2 with ``treaty_reference`` (Palace): promulgated;
 - ``treaty.stage_reached`` v2: the Council of State for its opinion and the
   dispensation, the Journal officiel's publisher for the publication, the treaties
   service for any step.
 
 No clock is read: "now" is the message's ``created_at``.
+
+Bounded: a file's timeline keeps at most :data:`MAX_OUTCOMES` deferrals and
+rejected votes and :data:`MAX_APPLIED_LINES` applied lines (past either, a line
+that would not move the file is refused as an anomaly; the moves themselves, at
+most one per step, always go on), and the newest :data:`MAX_ANOMALIES_KEPT`
+anomalies: fewer than ``MAX_APPLIED_LINES + len(TreatyStep) + MAX_ANOMALIES_KEPT``
+lines.
 """
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from uuid import uuid5
 
+from liaison.procedures.calendar import local_date
 from liaison.procedures.core import Deadline, Outgoing
 from liaison.procedures.questions import end_of_day
 from liaison.procedures.treaty_chase import escalate_treaty
@@ -88,6 +98,13 @@ def reference_of(payload: Payload) -> str | None:
 
 #: Refused messages kept on a file's timeline (the newest); ``anomalies`` counts them all.
 MAX_ANOMALIES_KEPT = 50
+#: Government Council deferrals and rejected Chamber votes a file's timeline takes.
+MAX_OUTCOMES = 50
+#: Applied lines a file's timeline takes before refusing lines that move nothing.
+MAX_APPLIED_LINES = 300
+#: The second vote comes at least this many months after the first (art. 78(4)).
+SECOND_VOTE_MONTHS = 3
+_OUTCOME_PREFIXES = ("Government Council: ", "Chamber vote: ")
 
 
 class _RefusedError(Exception):
@@ -131,22 +148,31 @@ def _apply(
         return _moved(policy, None, _log(opened, envelope, f"signed on {payload.signed_on}"))
     if file is None:
         raise _RefusedError("no file is open under this reference")
+    step = _step_of(file, payload)
+    if step is None:
+        _check_room(file, payload)
     if isinstance(payload, TreatyContributionsRequested):
         return _requested(policy, file, envelope, payload)
     if isinstance(payload, TreatyContributionGiven):
         return _given(file, envelope, payload)
     if isinstance(payload, TreatyContributionWaived):
         return _waived(policy, file, envelope, payload)
-    step = _step_of(file, payload)
     if step is None:  # a decision or vote that moves nothing: on the timeline only
         return TreatyEffects(file=_log(file, envelope, _outcome(payload)))
     _check(roles, file, envelope.sender, step)
+    if step is TreatyStep.SECOND_VOTE_HELD:
+        _check_second_vote(file, envelope)
     moved = replace(file, step=step, since=now)
     return _moved(policy, file, _log(moved, envelope, step.value))
 
 
 def _step_of(file: TreatyFile, payload: Payload) -> TreatyStep | None:
     """The step a message takes the file to, or None when it takes it nowhere."""
+    if isinstance(
+        payload,
+        TreatyContributionsRequested | TreatyContributionGiven | TreatyContributionWaived,
+    ):
+        return None
     if isinstance(payload, CouncilDecisionV2):
         approved = payload.decision is Decision.APPROVED
         return TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL if approved else None
@@ -161,6 +187,54 @@ def _step_of(file: TreatyFile, payload: Payload) -> TreatyStep | None:
         return payload.precise_step
     assert isinstance(payload, TreatyStageReached)
     return TreatyStep.of_stage(payload.stage)
+
+
+def _check_room(file: TreatyFile, payload: Payload) -> None:
+    """Refuse a line that moves nothing once the file's timeline holds its bound."""
+    applied = [e for e in file.timeline if e.applied]
+    if isinstance(payload, CouncilDecisionV2 | ChamberVoteV2):
+        outcomes = sum(1 for e in applied if e.what.startswith(_OUTCOME_PREFIXES))
+        if outcomes >= MAX_OUTCOMES:
+            raise _RefusedError(
+                f"the file already records {outcomes} deferrals and rejected votes "
+                f"(at most {MAX_OUTCOMES}): not recorded"
+            )
+    if len(applied) >= MAX_APPLIED_LINES:
+        raise _RefusedError(
+            f"the file's timeline is full ({len(applied)} lines, at most "
+            f"{MAX_APPLIED_LINES}): only a step forward is still recorded"
+        )
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months (the last day of a shorter month)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
+
+
+def second_vote_from(file: TreatyFile) -> date:
+    """The first day the second vote may be held: three months after the first vote.
+
+    The first vote is the day (in Luxembourg) the file reached ``approved_by_chamber``.
+    """
+    return add_months(local_date(file.since), SECOND_VOTE_MONTHS)
+
+
+def _check_second_vote(file: TreatyFile, envelope: Envelope[Payload]) -> None:
+    # The vote's day is the earlier of the day it was sent and the day it names: a date
+    # in the future (which the router cannot refuse inside a payload) opens nothing early.
+    held = local_date(envelope.created_at)
+    if isinstance(envelope.payload, ChamberVoteV2):
+        held = min(held, envelope.payload.voted_on)
+    earliest = second_vote_from(file)
+    if held < earliest:
+        first = local_date(file.since)
+        raise _RefusedError(
+            f"second_vote_held on {held} is too early: the second vote comes at least "
+            f"{SECOND_VOTE_MONTHS} months after the first ({first}), so not before {earliest}"
+        )
 
 
 def refusal(roles: Roles, file: TreatyFile, sender: str, step: TreatyStep) -> str | None:
@@ -328,6 +402,10 @@ def _anomaly(
 __all__ = [
     "FIRST",
     "LAST",
+    "MAX_ANOMALIES_KEPT",
+    "MAX_APPLIED_LINES",
+    "MAX_OUTCOMES",
+    "SECOND_VOTE_MONTHS",
     "TREATY_PROCEDURE",
     "Contribution",
     "Entry",
@@ -336,10 +414,12 @@ __all__ = [
     "TreatyEffects",
     "TreatyFile",
     "TreatyPolicy",
+    "add_months",
     "escalate_treaty",
     "fold_treaty",
     "next_steps",
     "reference_of",
     "refusal",
+    "second_vote_from",
     "step_deadline",
 ]

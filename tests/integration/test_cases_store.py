@@ -12,9 +12,11 @@ from liaison.procedures import case_store, core
 from liaison.procedures import tables as t
 from liaison.procedures.bootstrap import policy as build_policy
 from liaison.procedures.store import Store
+from liaison.procedures.treaties import MAX_OUTCOMES
 from liaison.settings import Settings
 from schemas.catalog import default_registry
-from schemas.chamber import ParliamentaryAnswer, ParliamentaryQuestion
+from schemas.chamber import ChamberVoteV2, ParliamentaryAnswer, ParliamentaryQuestion, VoteOutcome
+from schemas.council import CouncilDecisionV2, Decision
 from schemas.envelope import Envelope, new_envelope
 from schemas.palace import PromulgationV2
 from schemas.procedures import ProcedureAnomaly, ProcedureEscalation
@@ -105,6 +107,88 @@ class TestTreatyFiles:
         (notice,) = outbox(store)
         assert isinstance(notice.payload, ProcedureEscalation)
         assert notice.payload.waiting_on == ("council",)
+
+
+def declared(step: TreatyStep, at: datetime = T0) -> Envelope[Payload]:
+    bill = {"bill_number": "8601"} if step.rank >= TreatyStep.BILL_OF_APPROVAL_TABLED.rank else {}
+    payload = TreatyStageReachedV2(
+        treaty_reference="TR-9", stage=step.stage, step=step, reached_on=at.date(), **bill
+    )
+    return env(payload, "gs-treaties", at)
+
+
+def chamber_vote(at: datetime) -> Envelope[Payload]:
+    payload = ChamberVoteV2(
+        bill_number="8601",
+        title="Projet de loi 8601",
+        votes_for=56,
+        votes_against=0,
+        abstentions=4,
+        outcome=VoteOutcome.ADOPTED,
+        voted_on=at.date(),
+        treaty_reference="TR-9",
+    )
+    return env(payload, "chamber", at)
+
+
+class TestTreatyRules:
+    def test_a_second_vote_too_early_is_an_anomaly_three_months_on_it_is_held(
+        self, store: Store
+    ) -> None:
+        """Art. 78(4): the first vote on 30 November; the second not before 28 February."""
+        steps = [
+            TreatyStep.SUBMITTED,
+            TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL,
+            TreatyStep.BILL_OF_APPROVAL_TABLED,
+            TreatyStep.COUNCIL_OF_STATE_OPINION,
+            TreatyStep.APPROVED_BY_CHAMBER,
+        ]
+        store.consume_many(
+            POLICY, [(opened(), None), *((declared(step), None) for step in steps)], stamp=T0
+        )
+        early = datetime(2027, 2, 27, 10, 0, tzinfo=UTC)
+        store.consume(POLICY, chamber_vote(early), stamp=early)
+        (notice,) = outbox(store)
+        assert isinstance(notice.payload, ProcedureAnomaly)
+        assert notice.payload.reason == (
+            "second_vote_held on 2027-02-27 is too early: the second vote comes at least "
+            "3 months after the first (2026-11-30), so not before 2027-02-28"
+        )
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is TreatyStep.APPROVED_BY_CHAMBER
+        on_time = datetime(2027, 2, 28, 10, 0, tzinfo=UTC)
+        store.consume(POLICY, chamber_vote(on_time), stamp=on_time)
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is TreatyStep.SECOND_VOTE_HELD
+        assert len(outbox(store)) == 1
+
+    def test_deferrals_stop_at_their_bound_and_the_file_still_moves(self, store: Store) -> None:
+        store.consume_many(
+            POLICY, [(opened(), None), (declared(TreatyStep.SUBMITTED), None)], stamp=T0
+        )
+        deferrals = [
+            env(
+                CouncilDecisionV2(
+                    agenda_item_reference=f"CG-{n}",
+                    meeting_on=date(2026, 12, 4),
+                    decision=Decision.DEFERRED,
+                    treaty_reference="TR-9",
+                ),
+                "council",
+            )
+            for n in range(MAX_OUTCOMES + 5)
+        ]
+        store.consume_many(POLICY, [(d, None) for d in deferrals], stamp=T0)
+        notices = outbox(store)
+        assert len(notices) == 5
+        assert all(isinstance(n.payload, ProcedureAnomaly) for n in notices)
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is TreatyStep.SUBMITTED
+        assert sum(e.applied for e in file.timeline) == 2 + MAX_OUTCOMES
+        assert file.anomalies == 5
 
 
 def question(deadline: date) -> Envelope[Payload]:

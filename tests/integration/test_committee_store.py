@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from liaison.cli import main
+from liaison.procedures import committee_store
 from liaison.procedures.store import Store
 from schemas.committee import DecisionRecorded, MeetingConvened, MinutesAdopted
 from tests.unit.test_committee import POLICY, T0, commit, msg, opened, pay
@@ -104,3 +105,32 @@ def test_meetings_by_year_with_minutes_and_decisions(database_url: str, store: S
     assert meeting["decisions"] == [{"reference": "D-7", "text": "Oui"}]
     everything = run(database_url, "committee", "meetings")
     assert "M-2025-4" in everything.output and "decision D-7: Oui" in everything.output
+
+
+def test_references_are_never_reused_nor_replaced(database_url: str, store: Store) -> None:
+    """A commitment reference on another line or year, a decision reference again: refused."""
+    payloads: list[Any] = [
+        opened("1000.00", "6.1.1"),
+        opened("1000.00", "6.1.2"),
+        commit("E1", "100.00", "6.1.1"),
+        commit("E1", "200.00", "6.1.2"),  # refused: E1 is on 6.1.1
+        MeetingConvened(meeting_reference="M-1", meeting_on=date(2026, 3, 18), agenda_items=("a",)),
+        MeetingConvened(meeting_reference="M-2", meeting_on=date(2026, 5, 18), agenda_items=("b",)),
+        DecisionRecorded(meeting_reference="M-1", decision_reference="D-1", text="Oui"),
+        DecisionRecorded(meeting_reference="M-2", decision_reference="D-1", text="Non"),
+    ]
+    for n, payload in enumerate(payloads):
+        store.consume(POLICY, msg(payload, n), stamp=T0)
+    refusals = [json.loads(row.body) for row in store.unsent()]
+    assert [r["payload"]["reason"] for r in refusals] == [
+        "commitment E1 already exists on line 6.1.1 (2026): "
+        "a commitment reference names one commitment",
+        "decision D-1 is already recorded (meeting M-1): a decision reference names one decision",
+    ]
+    with store.reading() as db:
+        booked = committee_store.entries(db, 2026)
+        meetings = {
+            m.reference: [d.text for d in ds] for m, ds in committee_store.meetings(db, 2026)
+        }
+    assert [(e.line, e.reference, e.amount) for e in booked] == [("6.1.1", "E1", Decimal("100.00"))]
+    assert meetings == {"M-1": ["Oui"], "M-2": []}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from liaison.directory import load_directory
-from liaison.procedures import core
+from liaison.procedures import core, queries
 from liaison.procedures import tables as t
 from liaison.procedures.config import AckRules
 from liaison.procedures.store import Store, StoreError
@@ -125,6 +125,36 @@ class TestRegistry:
         with store.reading() as db:
             row = db.execute(select(t.registry).where(t.registry.c.sequence == 2)).one()
         assert row.answers_number == "MAEE/2026/1"
+
+    def test_a_reply_from_outside_the_letter_answers_nothing(self, store: Store) -> None:
+        """in_reply_to alone links nothing: the replier must have sent or received it."""
+        first = letter()  # gs -> palace
+        # Another sender's letter under the same id (ids are only unique per sender).
+        same_id = letter("chamber").model_copy(
+            update={"message_id": first.message_id, "recipients": ("gs",)}
+        )
+        store.consume(POLICY, same_id, stamp=T0)  # MAEE/2026/1
+        store.consume(POLICY, first, stamp=T0)  # MAEE/2026/2
+        to_gs = {"recipients": ("gs",)}
+        intruder = letter("council", in_reply_to=first.message_id).model_copy(update=to_gs)
+        store.consume(POLICY, intruder, stamp=T0)  # MAEE/2026/3
+        reply = letter("palace", in_reply_to=first.message_id).model_copy(update=to_gs)
+        store.consume(POLICY, reply, stamp=T0)  # MAEE/2026/4
+        with store.reading() as db:
+            rows = {
+                row.sequence: row
+                for row in db.execute(select(t.registry).order_by(t.registry.c.sequence))
+            }
+            # The intruder is registered, but answers nothing and joins no thread.
+            assert rows[3].answers_number is None and rows[3].in_reply_to is None
+            # The Palace answers the letter it received, not the chamber's of the same id.
+            assert rows[4].answers_number == "MAEE/2026/2"
+            assert rows[4].in_reply_to == str(first.message_id)
+            assert [line.number for line in queries.thread(db, "MAEE/2026/2")] == [
+                "MAEE/2026/2",
+                "MAEE/2026/4",
+            ]
+            assert [line.number for line in queries.thread(db, "MAEE/2026/1")] == ["MAEE/2026/1"]
 
     def test_concurrent_writers_never_share_or_skip_a_number(
         self, database_url: str, store: Store

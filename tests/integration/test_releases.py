@@ -15,7 +15,7 @@ import pytest
 
 from liaison.settings import Settings
 from schemas import wire
-from schemas.communication import Language, PressRelease, ReleaseApproved
+from schemas.communication import Language, PressRelease, ReleaseApprovedV2
 from schemas.envelope import new_envelope
 from tests.integration.console import cli
 from tests.integration.harness import depth, publish_as, running, wait_for
@@ -92,18 +92,18 @@ def test_embargoed_release_appears_once_at_the_embargo_across_a_restart(
                 sender="gs-icc",
                 recipients=("gs-dsg",),
             )
-            about = {"release_message_id": release.message_id, "author": "gs-icc"}
+            about = ReleaseApprovedV2.of(release.message_id, "gs-icc", release.payload)
             publish_as(proc, "gs-icc", release)
             take_json(proc, "gs-dsg", 1)
             # The ICC does not hold the approval right: the broker itself refuses it.
-            own = new_envelope(ReleaseApproved(**about), sender="gs-icc", recipients=("gs-dsg",))
+            own = new_envelope(about, sender="gs-icc", recipients=("gs-dsg",))
             with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
                 publish_as(proc, "gs-icc", own)
             # The DSG holds it, but not over its own draft: refused, with the reason.
             dsg_draft = new_envelope(release.payload, sender="gs-dsg", recipients=("gs-icc",))
             publish_as(proc, "gs-dsg", dsg_draft)
             self_approval = new_envelope(
-                ReleaseApproved(release_message_id=dsg_draft.message_id, author="gs-dsg"),
+                ReleaseApprovedV2.of(dsg_draft.message_id, "gs-dsg", dsg_draft.payload),
                 sender="gs-dsg",
                 recipients=("gs-icc",),
             )
@@ -112,9 +112,7 @@ def test_embargoed_release_appears_once_at_the_embargo_across_a_restart(
             assert refusal["type"] == "procedure.refusal"
             assert refusal["payload"]["reason"] == "a release cannot be approved by its own author"
             take_json(proc, "gs-icc", 2)  # the DSG's draft and its approval
-            approval = new_envelope(
-                ReleaseApproved(**about), sender="gs-dsg", recipients=("gs-icc",)
-            )
+            approval = new_envelope(about, sender="gs-dsg", recipients=("gs-icc",))
             publish_as(proc, "gs-dsg", approval)
             take_json(proc, "gs-icc", 1)  # the approval's copy
             wait_for(lambda: depth(proc, "inbox.gs-procedures") == 0, what="approval consumed")

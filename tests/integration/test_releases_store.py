@@ -10,7 +10,7 @@ import pytest
 
 from liaison.procedures import feed, release_store, releases
 from liaison.procedures.store import Store
-from tests.unit.test_releases import EMBARGO, POLICY, T0, approval, draft, withdrawal
+from tests.unit.test_releases import EMBARGO, POLICY, T0, approval, draft, reused, withdrawal
 
 
 @pytest.fixture
@@ -84,3 +84,26 @@ def test_withdrawal_cancels_the_pending_publication(store: Store) -> None:
     store.consume(POLICY, withdrawal(release, "gs-icc", T0 + timedelta(hours=1)), stamp=T0)
     assert sweep(store, EMBARGO + timedelta(hours=1)) == 0
     assert public_entries(store) == [] and sent_types(store) == []
+
+
+def test_an_id_reused_with_other_words_is_refused_and_the_words_held_stand(
+    store: Store,
+) -> None:
+    held = draft(body="Le texte que personne n'a relu.")
+    shown = reused(held, "Le texte que l'approbateur a lu.")
+    assert store.consume(POLICY, held, stamp=T0) is True
+    # The other words under the same (author, id): already consumed, but not ignored.
+    assert store.consume(POLICY, shown, stamp=T0) is False
+    assert store.consume(POLICY, shown, stamp=T0) is False  # redelivered: refused once
+    assert store.consume(POLICY, held, stamp=T0) is False  # the same words: nothing
+    assert sent_types(store) == ["procedure.refusal"]
+    # The approver approves what it read: not the release held, so refused.
+    assert store.consume(POLICY, approval(shown), stamp=T0) is True
+    assert sweep(store, EMBARGO + timedelta(days=1)) == 0
+    assert public_entries(store) == []
+    assert sent_types(store) == ["procedure.refusal", "procedure.refusal"]
+    with store.reading() as db:
+        row = release_store.load(db, releases.subject_key(held))
+    assert row is not None and row.status == releases.DRAFT
+    assert row.body == "Le texte que personne n'a relu."
+    assert row.digest() == held.payload.digest()  # type: ignore[attr-defined]

@@ -84,6 +84,11 @@ class Books:
             line=line,
             meeting=self.meetings.get(needs.meeting) if needs.meeting else None,
             entries=tuple(e for e in self.entries if needs.line == (e.line, e.year)),
+            commitment=next(
+                (e for e in self.entries if e.kind == c.COMMIT and e.reference == needs.commitment),
+                None,
+            ),
+            decision=next((d for d in self.decisions if d.reference == needs.decision), None),
         )
         effects = c.fold(POLICY, view, envelope, stamp=envelope.created_at)
         if effects.line:
@@ -180,6 +185,52 @@ def test_register_of_meetings_minutes_and_decisions() -> None:
         msg(MinutesAdopted(meeting_reference="M-9", adopted_on=date(2026, 4, 1), summary="?"), 3)
     )
     assert refused.refused == "no meeting M-9"
+
+
+def test_a_commitment_reference_names_one_commitment_across_lines_and_years() -> None:
+    books = Books()
+    books.deliver(msg(opened(line="6.1.1")))
+    books.deliver(msg(opened(line="6.1.2")))
+    books.deliver(
+        msg(
+            BudgetLineOpened(
+                line="6.1.2", year=2027, label="Locaux", amount=Decimal("9.00"), currency="EUR"
+            )
+        )
+    )
+    assert books.deliver(msg(commit("E1", "100.00", line="6.1.1"), 1)).entry is not None
+    other_line = books.deliver(msg(commit("E1", "5.00", line="6.1.2"), 2))
+    assert other_line.refused == (
+        "commitment E1 already exists on line 6.1.1 (2026): "
+        "a commitment reference names one commitment"
+    )
+    next_year = commit("E1", "5.00").model_copy(update={"year": 2027})
+    assert books.deliver(msg(next_year, 3)).refused == other_line.refused
+    assert [e.type for e in books.sent] == ["procedure.refusal", "procedure.refusal"]
+    assert [(e.line, e.year) for e in books.entries] == [("6.1.1", 2026)]
+    # A payment of E1 on another line names no commitment there: refused, as before.
+    assert books.deliver(msg(pay("E1", "1.00", line="6.1.2"), 4)).refused is not None
+
+
+def test_a_decision_reference_reused_is_refused_and_the_decision_stands() -> None:
+    books = Books()
+    for n, reference in enumerate(("M-1", "M-2")):
+        convened = MeetingConvened(
+            meeting_reference=reference, meeting_on=date(2026, 3, 18), agenda_items=("a",)
+        )
+        books.deliver(msg(convened, n))
+    first = DecisionRecorded(meeting_reference="M-1", decision_reference="D-1", text="Oui")
+    assert books.deliver(msg(first, 2)).decision is not None
+    for n, meeting in enumerate(("M-1", "M-2"), 3):
+        again = DecisionRecorded(meeting_reference=meeting, decision_reference="D-1", text="Non")
+        effects = books.deliver(msg(again, n))
+        assert effects.decision is None
+        assert effects.refused == (
+            "decision D-1 is already recorded (meeting M-1): "
+            "a decision reference names one decision"
+        )
+    assert [(d.meeting_reference, d.text) for d in books.decisions] == [("M-1", "Oui")]
+    assert [e.type for e in books.sent] == ["procedure.refusal", "procedure.refusal"]
 
 
 _amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2)

@@ -128,6 +128,22 @@ class TestRegistry:
         assert effects.register.answers_number == "MAEE/2026/7"
         assert effects.register.thread_reference == "MAEE/2026/7"
 
+    def test_a_reply_answers_only_a_letter_its_sender_was_a_party_to(self) -> None:
+        """An id alone links nothing: the replier must have sent or been sent the letter."""
+        env = letter("chamber", ("gs",), in_reply_to=uuid4())
+        assert core.needs(env).replier == "chamber"
+        letters = [("MAEE/2026/3", "gs", ("palace",)), ("MAEE/2026/5", "council", ("chamber",))]
+        assert core.answered("chamber", letters) == "MAEE/2026/5"
+        assert core.answered("palace", letters) == "MAEE/2026/3"
+        assert core.answered("gs", letters) == "MAEE/2026/3"  # following up its own letter
+        assert core.answered("emb-paris", letters) is None
+        assert core.answered("emb-paris", []) is None
+        # Not linked: registered as a letter, without the claimed link.
+        effects = core.fold(POLICY, core.View(answered_number=None), env, stamp=T0)
+        assert effects.register is not None
+        assert effects.register.answers_number is None
+        assert effects.register.in_reply_to is None
+
 
 class TestAcknowledgements:
     def test_letter_to_the_palace_awaits_its_registration_for_two_working_days(self) -> None:

@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 from liaison.procedures.calendar import Duration
 from liaison.procedures.core import Deadline
 from liaison.procedures.treaties import (
+    MAX_APPLIED_LINES,
+    MAX_OUTCOMES,
     Expectation,
     Roles,
     TreatyEffects,
     TreatyFile,
     TreatyPolicy,
+    add_months,
     escalate_treaty,
     fold_treaty,
     next_steps,
@@ -187,7 +190,9 @@ class TestLegalSteps:
 
     def test_the_second_vote_held_when_the_dispensation_is_refused(self) -> None:
         """After the first vote, a second adopted vote of the Chamber is the second vote held."""
-        file = run(vote(), file=at_step(TreatyStep.APPROVED_BY_CHAMBER))
+        # The first vote was over three months before (art. 78(4)): see TestSecondVote.
+        first = replace(at_step(TreatyStep.APPROVED_BY_CHAMBER), since=T0 - timedelta(days=100))
+        file = run(vote(), file=first)
         assert file is not None and file.step is TreatyStep.SECOND_VOTE_HELD
         file = run(promulgation(), file=file)
         assert file is not None and file.step is TreatyStep.PROMULGATED
@@ -449,3 +454,96 @@ class TestBounded:
         assert file.anomalies == MAX_ANOMALIES_KEPT + 20
         assert sum(not e.applied for e in file.timeline) == MAX_ANOMALIES_KEPT
         assert file.timeline[0].type == "treaty.file_opened"
+
+
+def vote_at(at: datetime, voted_on: date) -> Envelope[Payload]:
+    adopted = vote()
+    payload = adopted.payload.model_copy(update={"voted_on": voted_on})
+    return env(payload, "chamber", at)
+
+
+class TestSecondVote:
+    """Art. 78(4): the second vote comes at least three months after the first."""
+
+    FIRST = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 30 November in Luxembourg
+
+    def first_voted(self) -> TreatyFile:
+        return replace(at_step(TreatyStep.APPROVED_BY_CHAMBER), since=self.FIRST)
+
+    def test_three_calendar_months_end_of_month_days_included(self) -> None:
+        assert add_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
+        assert add_months(date(2027, 11, 30), 3) == date(2028, 2, 29)
+        assert add_months(date(2026, 1, 15), 3) == date(2026, 4, 15)
+        assert add_months(date(2026, 12, 31), 3) == date(2027, 3, 31)
+
+    def test_a_second_vote_too_early_is_refused_with_the_first_allowed_day(self) -> None:
+        file = self.first_voted()
+        early = datetime(2027, 2, 27, 10, 0, tzinfo=UTC)
+        effects = fold_treaty(POLICY, file, vote_at(early, date(2027, 2, 27)), stamp=early)
+        assert effects.file is not None and effects.file.step is TreatyStep.APPROVED_BY_CHAMBER
+        assert effects.file.anomalies == 1 and not effects.file.timeline[-1].applied
+        assert anomaly(effects).reason == (
+            "second_vote_held on 2027-02-27 is too early: the second vote comes at least "
+            "3 months after the first (2026-11-30), so not before 2027-02-28"
+        )
+
+    def test_a_second_vote_three_months_on_is_held(self) -> None:
+        file = self.first_voted()
+        on_time = datetime(2027, 2, 28, 10, 0, tzinfo=UTC)
+        effects = fold_treaty(POLICY, file, vote_at(on_time, date(2027, 2, 28)), stamp=on_time)
+        assert not effects.messages
+        assert effects.file is not None and effects.file.step is TreatyStep.SECOND_VOTE_HELD
+
+    def test_a_vote_dated_ahead_or_declared_by_the_service_opens_nothing_early(self) -> None:
+        file = self.first_voted()
+        sent = datetime(2026, 12, 15, 10, 0, tzinfo=UTC)
+        ahead = fold_treaty(POLICY, file, vote_at(sent, date(2027, 6, 1)), stamp=sent)
+        assert "too early" in anomaly(ahead).reason
+        backdated = datetime(2027, 3, 10, 10, 0, tzinfo=UTC)
+        named = fold_treaty(POLICY, file, vote_at(backdated, date(2027, 1, 5)), stamp=backdated)
+        assert "second_vote_held on 2027-01-05 is too early" in anomaly(named).reason
+        declared_early = declared(TreatyStep.SECOND_VOTE_HELD, at=sent)
+        effects = fold_treaty(POLICY, file, declared_early, stamp=sent)
+        assert "too early" in anomaly(effects).reason
+
+
+class TestTimelineCap:
+    def test_deferrals_and_rejected_votes_stop_at_their_bound(self) -> None:
+        """The Government Council deferring without end: recorded up to the bound, then refused."""
+        file = at_step(TreatyStep.SUBMITTED)
+        for _ in range(MAX_OUTCOMES):
+            effects = fold_treaty(POLICY, file, council(Decision.DEFERRED), stamp=T0)
+            assert not effects.messages and effects.file is not None
+            file = effects.file
+        effects = fold_treaty(POLICY, file, council(Decision.DEFERRED), stamp=T0)
+        assert anomaly(effects).reason == (
+            f"the file already records {MAX_OUTCOMES} deferrals and rejected votes "
+            f"(at most {MAX_OUTCOMES}): not recorded"
+        )
+        rejected = fold_treaty(POLICY, file, vote(VoteOutcome.REJECTED), stamp=T0)
+        assert "deferrals and rejected votes" in anomaly(rejected).reason
+        assert effects.file is not None
+        assert sum(e.applied for e in effects.file.timeline) == MAX_OUTCOMES + 1
+        # The approval still moves the file.
+        approved = fold_treaty(POLICY, file, council(), stamp=T0)
+        assert not approved.messages and approved.file is not None
+        assert approved.file.step is TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL
+
+    def test_a_full_timeline_takes_only_steps_forward(self) -> None:
+        file = at_step(None)
+        items = (
+            ContributionAsked(item=f"pièce {n}", from_participant="dir-legal") for n in range(400)
+        )
+        for n, asked in enumerate(items):
+            request = TreatyContributionsRequested(
+                treaty_reference=REF, items=(asked,), due_on=date(2027, 1, 15)
+            )
+            effects = fold_treaty(POLICY, file, env(request, "gs-treaties"), stamp=T0)
+            assert effects.file is not None
+            file = effects.file
+            if n + 1 < MAX_APPLIED_LINES:  # the opening is the first line
+                assert not effects.messages
+        applied = [e for e in file.timeline if e.applied]
+        assert len(applied) == MAX_APPLIED_LINES
+        assert "the file's timeline is full" in file.timeline[-1].what
+        assert len(file.timeline) == MAX_APPLIED_LINES + 50  # the newest anomalies kept

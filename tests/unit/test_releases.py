@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import feedparser
@@ -10,7 +12,14 @@ import feedparser
 from liaison.directory import load_directory
 from liaison.procedures import core, feed, releases
 from liaison.procedures.config import AckRules
-from schemas.communication import Language, PressRelease, ReleaseApproved, ReleaseWithdrawn
+from schemas.communication import (
+    Language,
+    PressRelease,
+    ReleaseApproved,
+    ReleaseApprovedV2,
+    ReleaseWithdrawn,
+    release_digest,
+)
 from schemas.envelope import Envelope, new_envelope
 from schemas.types import Payload
 
@@ -20,10 +29,12 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 EMBARGO = T0 + timedelta(hours=3)
 
 
-def draft(embargo: datetime | None = EMBARGO) -> Envelope[Payload]:
+def draft(
+    embargo: datetime | None = EMBARGO, body: str = "Texte du communiqué."
+) -> Envelope[Payload]:
     payload = PressRelease(
         title="Le Ministre reçoit son homologue slovène",
-        body="Texte du communiqué.",
+        body=body,
         embargo_until=embargo,
         languages=(Language.FR, Language.EN),
     )
@@ -31,8 +42,15 @@ def draft(embargo: datetime | None = EMBARGO) -> Envelope[Payload]:
 
 
 def approval(release: Envelope[Any], sender: str = "gs-dsg", at: datetime = T0) -> Envelope[Any]:
-    payload = ReleaseApproved(release_message_id=release.message_id, author=release.sender)
+    """The approval of the draft the approver received: it carries that draft's digest."""
+    payload = ReleaseApprovedV2.of(release.message_id, release.sender, release.payload)
     return new_envelope(payload, sender=sender, recipients=("gs-icc",), created_at=at)
+
+
+def reused(release: Envelope[Any], body: str) -> Envelope[Any]:
+    """The author's other words under the id of ``release`` (past the router's window)."""
+    other = draft(embargo=release.payload.embargo_until, body=body)
+    return other.model_copy(update={"message_id": release.message_id})
 
 
 def withdrawal(release: Envelope[Any], sender: str, at: datetime) -> Envelope[Any]:
@@ -197,3 +215,91 @@ def test_ids_of_what_is_sent_are_derived_so_repeats_are_dropped() -> None:
 def test_the_empty_feed_is_valid_atom() -> None:
     parsed = feedparser.parse(feed.render([]))
     assert parsed.bozo == 0 and parsed.version == "atom10" and parsed.entries == []
+
+
+def test_the_content_digest_is_the_documented_canonical_json() -> None:
+    # The wire contract, written out by hand: keys sorted, compact, UTF-8, embargo in UTC
+    # with six fraction digits (an embargo given at +01:00 is the same instant).
+    text = (
+        '{"body":"Texte du communiqué.","embargo_until":"2026-11-30T12:00:00.000000Z",'
+        '"languages":["fr","en"],"title":"Le Ministre reçoit son homologue slovène"}'
+    )
+    expected = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert draft().payload.digest() == expected  # type: ignore[attr-defined]
+    plus_one = EMBARGO.astimezone(timezone(timedelta(hours=1)))
+    assert draft(embargo=plus_one).payload.digest() == expected  # type: ignore[attr-defined]
+    no_embargo = json.loads(text) | {"embargo_until": None}
+    canonical = json.dumps(no_embargo, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert (
+        release_digest(
+            "Le Ministre reçoit son homologue slovène",
+            "Texte du communiqué.",
+            ("fr", "en"),
+            None,
+        )
+        == hashlib.sha256(canonical.encode()).hexdigest()
+    )
+    # Order of the languages, one character of the body: another digest.
+    swapped = PressRelease(
+        title="Le Ministre reçoit son homologue slovène",
+        body="Texte du communiqué.",
+        embargo_until=EMBARGO,
+        languages=(Language.EN, Language.FR),
+    )
+    assert swapped.digest() != expected
+    assert draft(body="Texte du communiqué!").payload.digest() != expected  # type: ignore[attr-defined]
+
+
+def test_an_approval_without_the_content_digest_is_refused() -> None:
+    world = Clock()
+    release = draft(embargo=None)
+    world.deliver(release)
+    v1 = ReleaseApproved(release_message_id=release.message_id, author="gs-icc")
+    effects = world.deliver(
+        new_envelope(v1, sender="gs-dsg", recipients=("gs-icc",), created_at=T0)
+    )
+    assert effects.refused is not None and "content_digest" in effects.refused
+    assert types(world.sent) == ["procedure.refusal"]
+    assert world.release is not None and world.release.status == releases.DRAFT
+    assert world.feed().entries == []
+
+
+def test_an_id_reused_with_other_words_gets_neither_text_published() -> None:
+    # The author sends the procedures service one text and the approver, under the same
+    # id, another: the approver's approval names what it read, which is not what is held.
+    world = Clock()
+    held = draft(embargo=None, body="Le texte que personne n'a relu.")
+    world.deliver(held)
+    shown = reused(held, "Le texte que l'approbateur a lu.")
+    effects = world.deliver(approval(shown))
+    assert effects.refused is not None and "content_digest" in effects.refused
+    assert types(world.sent) == ["procedure.refusal"]
+    assert world.sent[0].recipients == ("gs-dsg",)
+    assert world.release is not None and world.release.status == releases.DRAFT
+    world.advance_to(T0 + timedelta(days=1))
+    assert world.feed().entries == []
+    # The approval of the words held still publishes them.
+    world.deliver(approval(held, at=T0 + timedelta(minutes=1)))
+    [entry] = world.feed().entries
+    assert "personne" in entry.content[0].value
+
+
+def test_a_second_draft_with_other_words_under_the_same_id_is_refused() -> None:
+    world = Clock()
+    release = draft()
+    world.deliver(release)
+    world.deliver(approval(release))
+    assert world.release is not None
+    held = world.release
+    effects = world.deliver(reused(release, "D'autres mots."))
+    assert effects.refused is not None and "already has other words" in effects.refused
+    assert effects.release is None and world.release == held
+    assert types(world.sent) == ["procedure.refusal"]
+    assert world.sent[0].recipients == ("gs-icc",)
+    # The same words again are a redelivery: nothing is refused, nothing changes.
+    assert world.deliver(release) == releases.ReleaseEffects()
+    # Each other text is refused under its own notice id (a redelivery gives the same one).
+    again = releases.fold(POLICY, held, reused(release, "D'autres mots."), stamp=T0)
+    third = releases.fold(POLICY, held, reused(release, "Encore d'autres."), stamp=T0)
+    assert again.messages[0].envelope.message_id == world.sent[0].message_id
+    assert third.messages[0].envelope.message_id != world.sent[0].message_id
