@@ -81,6 +81,8 @@ def routed(
     sender = envelope.sender
     # The body is the sender's (maybe signed): a raised precedence travels as a hub header.
     raised_header = {wire.H_PRECEDENCE: raised.value} if raised is not None else {}
+    # The precedence band (inbox.<code> or inbox.<code>.urgent) follows the effective one.
+    precedence = (raised or envelope.precedence).value
     delivered: list[str] = []
     for code in wanted:
         participant = directory.require(code)
@@ -104,7 +106,7 @@ def routed(
         deliveries.append(
             Outgoing(
                 exchange=wire.DELIVER_EXCHANGE,
-                routing_key=code,
+                routing_key=wire.delivery_key(code, precedence),
                 body=incoming.body,
                 # One HMAC per copy: the recipient's proof for a receipt (liaison.tokens).
                 headers={

@@ -408,7 +408,8 @@ class Router:
 
     def _dead_letter_returned(self, entry: _Entry) -> None:
         decision = entry.decision
-        returned = {out.routing_key for out in entry.returned}
+        # A copy's routing key names its band (<code> or <code>.urgent): record the code.
+        returned = {wire.delivery_recipient(out.routing_key) for out in entry.returned}
         # "delivered" was written at decision time: it must not claim the returned copies.
         entry.events = tuple(
             e._replace(recipients=tuple(r for r in e.recipients if r not in returned))
@@ -419,18 +420,19 @@ class Router:
         )
         for out in entry.returned:
             self.stats.unroutable += 1
+            code = wire.delivery_recipient(out.routing_key)
             text = f"no inbox for {out.routing_key!r} on the broker (topology out of date?)"
             headers = {
                 **{k: v for k, v in out.headers.items() if k != wire.H_RECEIPT_TOKEN},
                 wire.H_REASON: ReasonCode.UNROUTABLE.value,
                 wire.H_REASON_TEXT: text,
-                wire.H_RECIPIENT: out.routing_key,
+                wire.H_RECIPIENT: code,
                 wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
                 wire.H_ORIGINAL_ROUTING_KEY: out.routing_key,
             }
             dead = Outgoing(
                 wire.DEAD_EXCHANGE,
-                out.routing_key,
+                code,
                 out.body,
                 headers,
                 out.message_id,
@@ -448,13 +450,13 @@ class Router:
                         for part in (
                             f"{decision.sender}:{body_tag(out.body)}",
                             str(out.headers.get(wire.H_OPERATION, "")),
-                            out.routing_key,
+                            code,
                         )
                         if part
                     ),
                     type=decision.type,
                     sender=decision.sender,
-                    recipients=(out.routing_key,),
+                    recipients=(code,),
                     reason=ReasonCode.UNROUTABLE.value,
                     detail=text,
                 )
