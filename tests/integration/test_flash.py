@@ -197,6 +197,28 @@ def test_retried_flash_copy_comes_back_to_the_urgent_band(hub: Settings) -> None
     assert depth(hub, wire.inbox_queue(to)) == 0
 
 
+def test_flash_copy_without_an_urgent_inbox_is_dead_lettered_for_its_code(hub: Settings) -> None:
+    """Topology not yet applied for the urgent band: unroutable, naming the participant."""
+    to = "dir-economic"
+    connection = blocking(hub.amqp_url)
+    try:
+        connection.channel().queue_delete(wire.urgent_inbox_queue(to))
+    finally:
+        connection.close()
+    flash = _letter(to, Precedence.FLASH)
+    publish_as(hub, SENDER, flash)
+    dead = [
+        (props, body)
+        for props, body in take(hub, wire.DEAD_QUEUE, 1, timeout=30)
+        if props.message_id == str(flash.message_id)
+    ]
+    assert len(dead) == 1
+    headers = dead[0][0].headers
+    assert headers[wire.H_REASON] == "unroutable"
+    assert headers[wire.H_RECIPIENT] == to  # the code, as `dlq retry` needs it
+    assert headers[wire.H_ORIGINAL_ROUTING_KEY] == f"{to}.urgent"
+
+
 def test_bench_flash_smoke(settings: Settings) -> None:
     """``bench flash`` with a small backlog: every FLASH timed, finite, the backlog still there."""
     # 20 ms of work a letter: 300 letters last 6 s, past the 1 s warm-up and 1 s of FLASH.
