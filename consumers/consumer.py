@@ -1,4 +1,4 @@
-"""Consuming one participant's inbox on kombu: the loop around :mod:`consumers.dispatch`.
+"""Consuming one participant's inboxes on kombu: the loop around :mod:`consumers.dispatch`.
 
 ``run`` consumes until stopped (SIGTERM, SIGINT, or ``stop()`` from any thread),
 reconnecting with growing pauses when the broker goes away; ``drain`` consumes
@@ -10,6 +10,13 @@ Retrying and parking publish through a :class:`~producers.Publisher` for the
 same participant (confirmed, mandatory). Messages fetched but not yet processed
 when the consumer stops go back to the queue; on a quorum queue each such return
 counts towards its delivery limit, which a small ``prefetch`` keeps rare.
+
+Two precedence bands: ``inbox.<code>.urgent`` (FLASH, IMMEDIATE) and ``inbox.<code>``
+(ROUTINE, PRIORITY), one channel each on one connection. Deliveries of both land in
+two client-side buffers, each bounded by its channel's prefetch; before every message
+handed to a handler the loop takes in whatever the broker has sent meanwhile, and an
+urgent message always goes before the next routine one. A FLASH cable thus waits for
+at most the one message in hand, however long the routine backlog.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import date
@@ -49,7 +56,8 @@ P = TypeVar("P", bound=Payload)
 
 
 class Consumer:
-    """Takes messages from ``inbox.<code>`` and hands each to the handler of its type.
+    """Takes messages from ``inbox.<code>.urgent`` first, then ``inbox.<code>``, and hands
+    each to the handler of its type.
 
     ::
 
@@ -68,6 +76,9 @@ class Consumer:
     about two ``heartbeat`` intervals (60 s by default) may lose the connection
     before its ack; the message then comes again and the store drops it as a
     duplicate. Raise ``heartbeat`` (0 turns heartbeats off) for long handlers.
+
+    ``prefetch`` bounds each band's client-side buffer (unacked deliveries per channel);
+    ``routine_prefetch``, when given, sets the routine band's alone.
     """
 
     def __init__(
@@ -78,6 +89,7 @@ class Consumer:
         store: IdempotencyStore | None = None,
         retry: RetryPolicy | None = None,
         prefetch: int = 10,
+        routine_prefetch: int | None = None,
         publisher: Publisher | None = None,
         hold_unhandled: bool = False,
         heartbeat: int = 30,
@@ -109,6 +121,10 @@ class Consumer:
             hold_unhandled=hold_unhandled,
         )
         self._prefetch = prefetch
+        self._routine_prefetch = prefetch if routine_prefetch is None else routine_prefetch
+        # Deliveries taken in but not yet handled, per band: at most a prefetch each.
+        self._urgent: deque[Any] = deque()
+        self._routine: deque[Any] = deque()
         self._poll = poll_interval
         self._reconnect_max = reconnect_max_s
         self._connection: Any = Connection(**settings.connection_options(heartbeat=heartbeat))
@@ -121,7 +137,7 @@ class Consumer:
         self._channel_errors: tuple[type[BaseException], ...] = tuple(
             self._connection.channel_errors
         )
-        self._kombu_consumer: Any = None
+        self._kombu_consumers: list[Any] = []
         self._stopping = threading.Event()
         self._runner: threading.Thread | None = None
         self._failures = 0
@@ -279,19 +295,25 @@ class Consumer:
     # -- the loop -----------------------------------------------------------------------
 
     def _turn(self, timeout: float) -> None:
-        """Wait up to ``timeout`` s for deliveries; on a lost connection, pause and reconnect."""
+        """Handle at most one message, urgent first, waiting up to ``timeout`` s for one.
+
+        On a lost connection, pause and reconnect.
+        """
         try:
             self._consuming()
-            # A timeout means nothing arrived: the caller checks its stop condition.
-            with suppress(TimeoutError):
-                self._connection.drain_events(timeout=timeout)
+            self._take_in(0.0 if self._urgent or self._routine else timeout)
+            message = self._next_message()
+            if message is not None:
+                self.handle_delivery(message)
             self._connection.heartbeat_check()
             self._failures = 0
         except self._channel_errors as exc:
             self._drop()
+            urgent, routine = wire.inbox_queues(self._settings.code)
             raise ConsumeError(
-                f"RabbitMQ refused {self._settings.code!r} its inbox "
-                f"{wire.inbox_queue(self._settings.code)} ({_describe(exc)})"
+                f"RabbitMQ refused {self._settings.code!r} its inboxes "
+                f"{urgent} and {routine} ({_describe(exc)}); an inbox missing since "
+                "the urgent band came needs `liaison topology apply` on the hub"
             ) from exc
         except self._recoverable as exc:
             self._drop()
@@ -312,6 +334,27 @@ class Consumer:
             )
             self._stopping.wait(pause)
 
+    def _take_in(self, timeout: float) -> None:
+        """Buffer what the broker has sent: wait up to ``timeout`` s for the first frame,
+        then take every complete delivery already there without waiting.
+
+        Bounded: the broker sends no more than each channel's prefetch unacked.
+        """
+        # A timeout means nothing (more) arrived: the caller checks its stop condition.
+        with suppress(TimeoutError):
+            self._connection.drain_events(timeout=timeout)
+            while True:
+                # Timeout 0: py-amqp keeps a partly read frame for the next call.
+                self._connection.drain_events(timeout=0)
+
+    def _next_message(self) -> Any:
+        """The next delivery to handle: any urgent one before any routine one."""
+        if self._urgent:
+            return self._urgent.popleft()
+        if self._routine:
+            return self._routine.popleft()
+        return None
+
     def _tls_refused(self, exc: BaseException) -> str | None:
         if self._consumed_once or not self._settings.uses_tls:
             return None
@@ -323,35 +366,49 @@ class Consumer:
         )
 
     def _consuming(self) -> None:
-        if self._kombu_consumer is not None:
+        if self._kombu_consumers:
             return
         self._connection.ensure_connection(max_retries=1)
-        channel = self._connection.channel()
-        # Bodies stay bytes: the envelope is decoded (and its size checked) by the registry.
-        channel.auto_decode = False
-        consumer = KombuConsumer(
-            channel,
-            queues=[Queue(wire.inbox_queue(self._settings.code), no_declare=True)],
-            on_message=self.handle_delivery,
-            auto_declare=False,
+        code = self._settings.code
+        bands = (
+            (wire.urgent_inbox_queue(code), self._urgent, self._prefetch),
+            (wire.inbox_queue(code), self._routine, self._routine_prefetch),
         )
-        consumer.qos(prefetch_count=self._prefetch)
-        consumer.consume()
+        consumers: list[Any] = []
+        for queue, buffer, prefetch in bands:
+            channel = self._connection.channel()
+            # Bodies stay bytes: the envelope is decoded (and its size checked) by the registry.
+            channel.auto_decode = False
+            consumer = KombuConsumer(
+                channel,
+                queues=[Queue(queue, no_declare=True)],
+                on_message=buffer.append,
+                auto_declare=False,
+            )
+            consumer.qos(prefetch_count=prefetch)
+            consumer.consume()
+            consumers.append(consumer)
         self._consumed_once = True
-        self._kombu_consumer = consumer
+        self._kombu_consumers = consumers
+
+    def _forget_buffered(self) -> None:
+        # Unacked: they go back to their queue when their channel closes.
+        self._urgent.clear()
+        self._routine.clear()
+        self._dispatch.forget_held()
 
     def _stop_consuming(self) -> None:
-        consumer, self._kombu_consumer = self._kombu_consumer, None
-        self._dispatch.forget_held()
-        if consumer is not None:
+        consumers, self._kombu_consumers = self._kombu_consumers, []
+        self._forget_buffered()
+        for consumer in consumers:
             with suppress(*self._recoverable, *self._channel_errors):
                 consumer.cancel()
         with suppress(*self._recoverable, *self._channel_errors):
             self._connection.release()
 
     def _drop(self) -> None:
-        self._kombu_consumer = None
-        self._dispatch.forget_held()
+        self._kombu_consumers = []
+        self._forget_buffered()
         with suppress(Exception):  # the connection is already broken: discard it quietly
             self._connection.collect()
 

@@ -51,7 +51,7 @@ class TlsOptions:
 class ParticipantSettings:
     """One participant's identity and connection: code, broker URL, TLS, signing key."""
 
-    #: The participant's directory code: its inbox is ``inbox.<code>``.
+    #: The participant's directory code: its inboxes are ``inbox.<code>[.urgent]``.
     code: str
     #: ``amqp://`` or ``amqps://user:password@host:port/vhost``.
     amqp_url: str

@@ -148,8 +148,19 @@ def _refs(keys: list[str], prefix: str) -> dict[str, Any]:
     return {key: {"$ref": prefix + key} for key in keys}
 
 
+def _queue_binding(name: str) -> dict[str, Any]:
+    return {
+        "amqp": {
+            "is": "queue",
+            "queue": {"name": name, "durable": True, "exclusive": False, "autoDelete": False},
+            "bindingVersion": AMQP_BINDING_VERSION,
+        }
+    }
+
+
 def _channels(keys: list[str]) -> dict[str, Any]:
     inbox = wire.inbox_queue("{participant}")
+    urgent = wire.urgent_inbox_queue("{participant}")
     return {
         "ingress": {
             "address": wire.INGRESS_EXCHANGE,
@@ -178,7 +189,9 @@ def _channels(keys: list[str]) -> dict[str, Any]:
             "title": "Participant inbox",
             "description": (
                 f"One quorum queue per participant, fed by {wire.DELIVER_EXCHANGE} (direct, "
-                "routing key = participant code). Messages arrive unchanged, signature included, "
+                "routing key = participant code), for copies at ROUTINE or PRIORITY precedence "
+                f"(FLASH and IMMEDIATE go to {urgent}, to be consumed first). "
+                "Messages arrive unchanged, signature included, "
                 f"each copy with the header {wire.H_RECEIPT_TOKEN}: a receipt for the message "
                 "must carry it back on its publish, or the hub refuses it."
             ),
@@ -196,6 +209,20 @@ def _channels(keys: list[str]) -> dict[str, Any]:
                     "bindingVersion": AMQP_BINDING_VERSION,
                 }
             },
+        },
+        "urgentInbox": {
+            "address": urgent,
+            "title": "Participant urgent inbox",
+            "description": (
+                "The participant's second quorum inbox, for copies at FLASH or IMMEDIATE "
+                f"effective precedence (routing key = participant code + "
+                f"{wire.URGENT_SUFFIX!r}; header {wire.H_PRECEDENCE} when a routing rule "
+                "raised it). Consume it before the routine inbox: quorum queues have no "
+                "message priorities."
+            ),
+            "parameters": {"participant": {"description": "The participant's directory code."}},
+            "messages": _refs(keys, _MESSAGES),
+            "bindings": _queue_binding(urgent),
         },
         "deadLetters": {
             "address": wire.DEAD_QUEUE,
@@ -237,6 +264,14 @@ def _operations(keys: list[str]) -> dict[str, Any]:
             "summary": "A participant consumes its inbox, acknowledging after handling.",
             "channel": {"$ref": "#/channels/inbox"},
             "messages": [{"$ref": f"#/channels/inbox/messages/{key}"} for key in keys],
+            "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING_VERSION}},
+        },
+        "receiveFromUrgentInbox": {
+            "action": "receive",
+            "title": "Consume the urgent inbox",
+            "summary": "FLASH and IMMEDIATE copies: consumed before the routine inbox.",
+            "channel": {"$ref": "#/channels/urgentInbox"},
+            "messages": [{"$ref": f"#/channels/urgentInbox/messages/{key}"} for key in keys],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING_VERSION}},
         },
         "receiveDeadLetters": {

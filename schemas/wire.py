@@ -11,7 +11,8 @@ from typing import Final
 #: Participants publish here (topic); the routing key is the message type.
 INGRESS_EXCHANGE: Final = "liaison.ingress"
 INGRESS_QUEUE: Final = "hub.ingress"
-#: The router publishes deliveries here (direct); the routing key is the recipient's code.
+#: The router publishes deliveries here (direct); the routing key is the recipient's code
+#: for the routine band and ``<code>.urgent`` for the urgent band (see ``delivery_key``).
 DELIVER_EXCHANGE: Final = "liaison.deliver"
 #: Refused messages, with their reason in headers (fanout).
 DEAD_EXCHANGE: Final = "liaison.dead"
@@ -61,9 +62,50 @@ H_PARKED_BY: Final = "x-liaison-parked-by"  # on a relayed park: the code that g
 H_PRECEDENCE: Final = "x-liaison-precedence"
 
 
+#: Precedence bands. RabbitMQ quorum queues have no message priorities, so each
+#: participant has two inboxes: ``inbox.<code>`` (ROUTINE, PRIORITY) and
+#: ``inbox.<code>.urgent`` (FLASH, IMMEDIATE), and consumes the urgent one first. The
+#: band of a copy follows its *effective* precedence: the ``x-liaison-precedence`` header
+#: when a routing rule raised it, else the envelope's own. Every precedence is in exactly
+#: one of these two sets; a value in neither (none exists today) goes to the routine band.
+URGENT_PRECEDENCES: Final = frozenset({"FLASH", "IMMEDIATE"})
+ROUTINE_PRECEDENCES: Final = frozenset({"PRIORITY", "ROUTINE"})
+#: Suffix of the urgent band's queue name and routing key.
+URGENT_SUFFIX: Final = ".urgent"
+
+
 def inbox_queue(code: str) -> str:
-    """The inbox queue of the participant ``code``."""
+    """The inbox queue of the participant ``code`` (the routine band: ROUTINE, PRIORITY)."""
     return f"inbox.{code}"
+
+
+def urgent_inbox_queue(code: str) -> str:
+    """The urgent inbox of the participant ``code`` (FLASH, IMMEDIATE): consume it first."""
+    return f"inbox.{code}{URGENT_SUFFIX}"
+
+
+def inbox_queues(code: str) -> tuple[str, str]:
+    """Both inboxes of the participant ``code``: urgent first, then routine."""
+    return urgent_inbox_queue(code), inbox_queue(code)
+
+
+def is_urgent(precedence: str | None) -> bool:
+    """Whether a copy at ``precedence`` (a Precedence value) travels in the urgent band."""
+    return precedence in URGENT_PRECEDENCES
+
+
+def delivery_key(code: str, precedence: str | None) -> str:
+    """The ``liaison.deliver`` routing key of a copy for ``code`` at ``precedence``.
+
+    ``<code>`` reaches ``inbox.<code>``, ``<code>.urgent`` reaches ``inbox.<code>.urgent``.
+    Participant codes have no dot, so no code's key is another's urgent key.
+    """
+    return f"{code}{URGENT_SUFFIX}" if is_urgent(precedence) else code
+
+
+def delivery_recipient(routing_key: str) -> str:
+    """The participant code a ``liaison.deliver`` routing key is for (either band)."""
+    return routing_key.removesuffix(URGENT_SUFFIX)
 
 
 def retry_queue(delay: str) -> str:

@@ -121,6 +121,47 @@ def bench_peers_cmd(
     _emit(result.as_dict(), as_json)
 
 
+@bench.command("flash")
+@click.option(
+    "--backlog", default=50_000, show_default=True, help="ROUTINE letters waiting in the inbox."
+)
+@click.option("--rate", default=10.0, show_default=True, help="FLASH letters per second.")
+@click.option("--seconds", default=10.0, show_default=True, help="How long FLASH letters are sent.")
+@click.option(
+    "--handler-ms", default=1.0, show_default=True, help="Time the consumer's handler takes."
+)
+@click.option(
+    "--via",
+    type=click.Choice(["hub", "direct"]),
+    default="hub",
+    show_default=True,
+    help="Fill the backlog through the router, or straight into the inbox as the hub.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def bench_flash_cmd(
+    obj: Context,
+    backlog: int,
+    rate: float,
+    seconds: float,
+    handler_ms: float,
+    via: str,
+    as_json: bool,
+) -> None:
+    """FLASH publish→handler latency (SDK consumer) behind a backlog of ROUTINE letters."""
+    from liaison.devtools.bench.flash import run_flash  # noqa: PLC0415
+
+    result = run_flash(
+        obj.settings,
+        backlog=backlog,
+        rate=rate,
+        seconds=seconds,
+        handler_ms=handler_ms,
+        via=via,
+    )
+    _emit(result.as_dict(), as_json)
+
+
 @bench.command("procedures")
 @click.option("--messages", default=5_000, show_default=True, help="Letters per run.")
 @click.option("--payload-bytes", default=1024, show_default=True, help="Envelope size to aim for.")

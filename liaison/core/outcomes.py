@@ -81,6 +81,8 @@ def routed(
     sender = envelope.sender
     # The body is the sender's (maybe signed): a raised precedence travels as a hub header.
     raised_header = {wire.H_PRECEDENCE: raised.value} if raised is not None else {}
+    # The precedence band (inbox.<code> or inbox.<code>.urgent) follows the effective one.
+    precedence = (raised or envelope.precedence).value
     delivered: list[str] = []
     for code in wanted:
         participant = directory.require(code)
@@ -104,7 +106,7 @@ def routed(
         deliveries.append(
             Outgoing(
                 exchange=wire.DELIVER_EXCHANGE,
-                routing_key=code,
+                routing_key=wire.delivery_key(code, precedence),
                 body=incoming.body,
                 # One HMAC per copy: the recipient's proof for a receipt (liaison.core.tokens).
                 headers={
@@ -332,7 +334,8 @@ class Unroutable:
 
 def unroutable(decision: Decision, returned: Sequence[Outgoing]) -> Unroutable:
     """The dead letters and corrected events for ``decision``'s ``returned`` deliveries."""
-    recipients = {out.routing_key for out in returned}
+    # A copy's routing key names its band (<code> or <code>.urgent): record the code.
+    recipients = {wire.delivery_recipient(out.routing_key) for out in returned}
     # "delivered" was written at decision time: it must not claim the returned copies.
     events = tuple(
         e._replace(recipients=tuple(r for r in e.recipients if r not in recipients))
@@ -344,19 +347,20 @@ def unroutable(decision: Decision, returned: Sequence[Outgoing]) -> Unroutable:
     dead: list[Outgoing] = []
     extra: list[AuditEvent] = []
     for out in returned:
+        code = wire.delivery_recipient(out.routing_key)
         text = f"no inbox for {out.routing_key!r} on the broker (topology out of date?)"
         headers = {
             **{k: v for k, v in out.headers.items() if k != wire.H_RECEIPT_TOKEN},
             wire.H_REASON: ReasonCode.UNROUTABLE.value,
             wire.H_REASON_TEXT: text,
-            wire.H_RECIPIENT: out.routing_key,
+            wire.H_RECIPIENT: code,
             wire.H_ORIGINAL_EXCHANGE: wire.DELIVER_EXCHANGE,
             wire.H_ORIGINAL_ROUTING_KEY: out.routing_key,
         }
         dead.append(
             Outgoing(
                 wire.DEAD_EXCHANGE,
-                out.routing_key,
+                code,
                 out.body,
                 headers,
                 out.message_id,
@@ -371,11 +375,11 @@ def unroutable(decision: Decision, returned: Sequence[Outgoing]) -> Unroutable:
                 discriminator=dedupe.unroutable(
                     dedupe.owner(str(decision.sender), out.body),
                     relay.operation_of(out.headers),
-                    out.routing_key,
+                    code,
                 ),
                 type=decision.type,
                 sender=decision.sender,
-                recipients=(out.routing_key,),
+                recipients=(code,),
                 reason=ReasonCode.UNROUTABLE.value,
                 detail=text,
             )

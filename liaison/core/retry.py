@@ -16,8 +16,9 @@ headers and the body are the participant's word and decide nothing:
   with headers it writes itself (who parked it, the reason it gave, cut to
   length), and audited as ``parked`` under the message's id;
 - anything else is a due **retry**: back to the participant's own inbox only
-  (``liaison.deliver``, routing key = its code), with a fresh header table: the
-  attempt count, sanitised, and ``x-liaison-own-retry`` = its code.
+  (``liaison.deliver``, routing key = its code, or ``<code>.urgent`` for a FLASH or
+  IMMEDIATE copy: its band), with a fresh header table: the attempt count, sanitised,
+  ``x-liaison-own-retry`` = its code, and the raised precedence it carried, if any.
 """
 
 from __future__ import annotations
@@ -117,9 +118,12 @@ def relay(due: Due, ctx: RelayContext, *, now: datetime) -> RelayDecision:
     token = _text(due.headers.get(wire.H_RECEIPT_TOKEN), _TOKEN_LIMIT)
     if token is not None:
         headers[wire.H_RECEIPT_TOKEN] = token
+    precedence = retry_precedence(due)
+    if _text(due.headers.get(wire.H_PRECEDENCE), 16) == precedence:
+        headers[wire.H_PRECEDENCE] = precedence  # the raised precedence it was delivered at
     out = Outgoing(
         wire.DELIVER_EXCHANGE,
-        code,
+        wire.delivery_key(code, precedence),
         due.body,
         headers,
         message_id,
@@ -230,6 +234,21 @@ def _identify(due: Due) -> tuple[str, str | None]:
         message_id or body_id(due.body),
         type_ if isinstance(type_, str) and 0 < len(type_) <= 64 else None,
     )
+
+
+def retry_precedence(due: Due) -> str | None:
+    """The precedence a retried copy goes back at, which picks its band.
+
+    The ``x-liaison-precedence`` header the copy was delivered with (a routing rule
+    raised it), else the body's own. Both are the participant's word, which is
+    enough here: a retry only ever reaches the participant's own inboxes.
+    """
+    header = _text(due.headers.get(wire.H_PRECEDENCE), 16)
+    if header in wire.URGENT_PRECEDENCES or header in wire.ROUTINE_PRECEDENCES:
+        return header
+    data = _json_object(due.body)
+    own = data.get("precedence") if data else None
+    return own if isinstance(own, str) else None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

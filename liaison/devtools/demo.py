@@ -334,15 +334,17 @@ def _collect(settings: Settings, items: list[Sent]) -> Outcome:
     minimum = sum(len(item.envelope.recipients) for item in items if item.envelope)
     _wait(
         lambda: (
-            sum(_queue(settings, wire.inbox_queue(c))[0] for c in inboxes) >= minimum
+            sum(_queue(settings, q)[0] for c in inboxes for q in wire.inbox_queues(c)) >= minimum
             and _queue(settings, wire.DEAD_QUEUE)[0] >= expected_dead
         ),
         "deliveries",
     )
     time.sleep(0.5)  # copies added by routing rules arrive with the rest; let them land
     for code in inboxes:
-        for props, _body in _drain(settings, code, wire.inbox_queue(code)):
-            outcome.delivered.setdefault(props.message_id or "?", []).append(code)
+        # Both precedence bands, urgent first (FLASH and IMMEDIATE copies are there).
+        for queue in wire.inbox_queues(code):
+            for props, _body in _drain(settings, code, queue):
+                outcome.delivered.setdefault(props.message_id or "?", []).append(code)
     for props, body in _drain(settings, None, wire.DEAD_QUEUE):
         headers = props.headers or {}
         key = props.message_id or _body_key(body)

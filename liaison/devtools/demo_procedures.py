@@ -94,14 +94,20 @@ def _publish(settings: Settings, sender: str, envelope: Envelope[Any], headers: 
 def _take(
     settings: Settings, code: str, accept: Callable[[dict[str, Any]], bool], timeout: float
 ) -> tuple[pika.spec.BasicProperties, dict[str, Any]]:
-    """The first message in ``code``'s inbox that ``accept``s (others are consumed too)."""
+    """The first message in ``code``'s inboxes that ``accept``s (others are consumed too).
+
+    The urgent band first, as every consumer reads them.
+    """
     params = connection_parameters(settings, participant_url(settings, code), name="liaison-demo")
     connection = pika.BlockingConnection(params)
     deadline = time.monotonic() + timeout
     try:
         channel = connection.channel()
         while time.monotonic() < deadline:
-            method, props, body = channel.basic_get(wire.inbox_queue(code), auto_ack=True)
+            for queue in wire.inbox_queues(code):
+                method, props, body = channel.basic_get(queue, auto_ack=True)
+                if method is not None:
+                    break
             if method is None:
                 time.sleep(0.2)
                 continue
@@ -110,7 +116,9 @@ def _take(
                 return props, data
     finally:
         connection.close()
-    raise BrokerError(f"demo: nothing awaited arrived in inbox.{code} within {timeout:.0f} s")
+    raise BrokerError(
+        f"demo: nothing awaited arrived in inbox.{code}[.urgent] within {timeout:.0f} s"
+    )
 
 
 def run_procedures_demo(settings: Settings, echo: Echo, *, ack_deadline: str) -> None:

@@ -40,7 +40,8 @@ class HubQueue:
 def hub_queues(
     participant_codes: Iterable[str], delays: Iterable[str] = tuple(wire.RETRY_DELAYS_MS)
 ) -> tuple[HubQueue, ...]:
-    """Every hub queue in reading order: ingress, inboxes, dead letters, audit, retries.
+    """Every hub queue in reading order: ingress, inboxes (both bands), dead letters, audit,
+    retries.
 
     ``delays`` are the names of the retry delays the topology planned
     (``settings.retry_delays_ms``), one ``hub.retry.<name>`` queue each; last comes
@@ -48,7 +49,12 @@ def hub_queues(
     """
     return (
         HubQueue(wire.INGRESS_QUEUE, "ingress"),
-        *(HubQueue(wire.inbox_queue(code), "inbox") for code in participant_codes),
+        # Each participant's two precedence bands: routine, then urgent.
+        *(
+            HubQueue(queue, "inbox")
+            for code in participant_codes
+            for queue in (wire.inbox_queue(code), wire.urgent_inbox_queue(code))
+        ),
         HubQueue(wire.DEAD_QUEUE, "dead"),
         HubQueue(wire.AUDIT_QUEUE, "audit"),
         *(HubQueue(wire.retry_queue(delay), "retry") for delay in delays),

@@ -112,10 +112,12 @@ class ProceduresService:
             self._publisher.confirm_delivery()
             self.flush(None)  # what a crash left in the outbox
             self.sweep()
-            consumer = connection.channel()
-            consumer.basic_qos(prefetch_count=PREFETCH)
-            consumer.basic_consume(inbox(self.policy.code), self._on_message)
-            log.info("procedures.consuming", queue=inbox(self.policy.code))
+            # Both precedence bands, one channel each (acks are per channel).
+            for queue in wire.inbox_queues(self.policy.code):
+                consumer = connection.channel()
+                consumer.basic_qos(prefetch_count=PREFETCH)
+                consumer.basic_consume(queue, self._on_message)
+                log.info("procedures.consuming", queue=queue)
             next_sweep = time.monotonic() + self.settings.procedures_sweep_s
             while not self.stop.is_set():
                 connection.process_data_events(time_limit=0.2)
@@ -167,8 +169,10 @@ class ProceduresService:
             self.applied += sum(applied)
             self.duplicates += len(applied) - sum(applied)
             self.flush([core.message_key(e.sender, e.message_id) for e, _ in copies])
-        channel, method = batch[-1][0], batch[-1][1]
-        channel.basic_ack(method.delivery_tag, multiple=True)
+        # The last delivery of each channel (band) in the batch acks the batch's others.
+        last = {channel.channel_number: (channel, method) for channel, method, _p, _b in batch}
+        for channel, method in last.values():
+            channel.basic_ack(method.delivery_tag, multiple=True)
 
     def _park(
         self,

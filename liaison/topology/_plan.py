@@ -210,8 +210,9 @@ def participant_user(participant: Participant, settings: Settings) -> UserSpec:
     """The least-privileged user of one participant.
 
     It may publish to ingress (only the types the directory lets it send) and to
-    the retry exchange (only under its own code); it may consume its own inbox; it
-    may declare nothing.
+    the retry exchange (only under its own code); it may consume its own two inboxes
+    (``inbox.<code>`` and ``inbox.<code>.urgent``) and nothing else; it may declare
+    nothing.
     """
     code = participant.code
     # Codes are [a-z0-9-] (ParticipantCode), so only the dot needs escaping.
@@ -221,7 +222,8 @@ def participant_user(participant: Participant, settings: Settings) -> UserSpec:
         permissions=Permissions(
             configure="^$",
             write=f"^({_re(wire.INGRESS_EXCHANGE)}|{_re(wire.RETRY_EXCHANGE)})$",
-            read=f"^{_re(wire.inbox_queue(code))}$",
+            # Exactly inbox.<code> and inbox.<code>.urgent (codes have no dot).
+            read=f"^{_re(wire.inbox_queue(code))}({_re(wire.URGENT_SUFFIX)})?$",
         ),
         topic_permissions=(
             TopicPermission(wire.INGRESS_EXCHANGE, participant.send_pattern_regex(), "^$"),
@@ -288,9 +290,14 @@ def plan(directory: Directory, settings: Settings) -> Topology:
             )
         )
     for participant in directory:
-        inbox = wire.inbox_queue(participant.code)
-        queues.append(QueueSpec.of(inbox, _dead_lettered(settings)))
-        bindings.append(BindingSpec(wire.DELIVER_EXCHANGE, inbox, routing_key=participant.code))
+        code = participant.code
+        # Two precedence bands (quorum queues have no priorities): routine, then urgent.
+        for inbox, key in (
+            (wire.inbox_queue(code), wire.delivery_key(code, "ROUTINE")),
+            (wire.urgent_inbox_queue(code), wire.delivery_key(code, "FLASH")),
+        ):
+            queues.append(QueueSpec.of(inbox, _dead_lettered(settings)))
+            bindings.append(BindingSpec(wire.DELIVER_EXCHANGE, inbox, routing_key=key))
     hub = UserSpec(settings.hub_user, None, Permissions(".*", ".*", ".*"))
     for participant in directory:
         if settings.user_for(participant.code) == hub.name:

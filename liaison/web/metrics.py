@@ -228,7 +228,8 @@ class MetricsObserver:
         if decision.deliveries:
             t.routed[key] = t.routed.get(key, 0) + 1
         for out in decision.deliveries:
-            recipient = out.routing_key if out.routing_key in self._participants else UNKNOWN
+            code = wire.delivery_recipient(out.routing_key)  # either precedence band
+            recipient = code if code in self._participants else UNKNOWN
             t.deliveries[recipient] = t.deliveries.get(recipient, 0) + 1
 
     def _reject(self, key: tuple[str, str], value: object) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from liaison.core.decide import Decision
+from schemas import wire
 from schemas.errors import ReasonCode
 
 UNKNOWN = "unknown"
@@ -86,7 +87,7 @@ class TrafficLog:
             sender.rejected += 1 if refused else 0
             sender.last_seen = now
             for out in decision.deliveries:
-                recipient = self._tally(self._code(out.routing_key))
+                recipient = self._tally(self._code(wire.delivery_recipient(out.routing_key)))
                 recipient.delivered += 1
                 recipient.last_seen = now
             # Formatted only when the dashboard asks: the decision is immutable.
@@ -109,7 +110,7 @@ class TrafficLog:
             "message_id": decision.message_id,
             "type": decision.type,
             "sender": self._code(proven_sender(decision)),
-            "recipients": [out.routing_key for out in decision.deliveries],
+            "recipients": [wire.delivery_recipient(out.routing_key) for out in decision.deliveries],
             "outcome": _outcome(decision),
         }
 

@@ -10,8 +10,9 @@ module of this project, so it can be copied into any institution's code base:
 It publishes a ``correspondence.letter`` to ``liaison.ingress`` (routing key =
 the type, ``user_id`` = its RabbitMQ user, persistent, mandatory, with publisher
 confirms), signed with Ed25519 when ``--key`` is given, prints the message id,
-then prints each message of its inbox as one JSON line and acks it, until the
-inbox stays empty for ``--wait`` seconds. A message the hub did not publish
+then prints each message of its inboxes as one JSON line and acks it, until they
+stay empty for ``--wait`` seconds: ``inbox.<code>.urgent`` (FLASH, IMMEDIATE) is
+always read before ``inbox.<code>`` (PRIORITY, ROUTINE). A message the hub did not publish
 (``user_id`` other than ``LIAISON_HUB_USER``) is not printed: it is given up on
 through ``liaison.retry`` (``x-liaison-delay: dead``, reason ``not_from_hub``),
 with properties built afresh, and acked once the broker confirmed that.
@@ -24,6 +25,7 @@ import base64
 import json
 import os
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -125,13 +127,27 @@ def give_up(channel: Any, code: str, user: str, properties: Any, body: bytes, wh
     )
 
 
+def next_delivery(channel: Any, code: str) -> tuple[Any, Any, bytes] | None:
+    """The next message for ``code``: ``inbox.<code>.urgent`` first (FLASH, IMMEDIATE),
+    then ``inbox.<code>`` (PRIORITY, ROUTINE); ``None`` when both are empty."""
+    for queue in (f"inbox.{code}.urgent", f"inbox.{code}"):
+        method, properties, body = channel.basic_get(queue)
+        if method is not None:
+            return method, properties, body
+    return None
+
+
 def read_inbox(channel: Any, code: str, wait: float, *, user: str, hub_user: str) -> int:
-    """Print and ack every message of ``inbox.<code>`` until none comes for ``wait`` s."""
+    """Print and ack every message of both inboxes, urgent first, until idle for ``wait`` s."""
     count = 0
-    channel.basic_qos(prefetch_count=10)
-    for method, properties, body in channel.consume(f"inbox.{code}", inactivity_timeout=wait):
-        if method is None:
-            break
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < wait:
+        delivery = next_delivery(channel, code)
+        if delivery is None:
+            time.sleep(0.1)
+            continue
+        idle_since = time.monotonic()
+        method, properties, body = delivery
         if properties.user_id != hub_user:
             # Only the hub publishes to an inbox: anything else came through a side door.
             why = f"published by {properties.user_id!r}, not by the hub {hub_user!r}"
@@ -145,6 +161,7 @@ def read_inbox(channel: Any, code: str, wait: float, *, user: str, hub_user: str
                 "message_id": envelope.get("message_id"),
                 "type": envelope.get("type"),
                 "sender": envelope.get("sender"),
+                "precedence": envelope.get("precedence"),
                 "correlation_id": envelope.get("correlation_id"),
                 "payload": envelope.get("payload"),
             }
@@ -153,7 +170,6 @@ def read_inbox(channel: Any, code: str, wait: float, *, user: str, hub_user: str
         print(json.dumps({"received": summary}, ensure_ascii=False), flush=True)
         channel.basic_ack(method.delivery_tag)
         count += 1
-    channel.cancel()
     return count
 
 

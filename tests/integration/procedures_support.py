@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ import pika
 
 from liaison.procedures.core import RECEIPT_TOKEN_HEADER
 from liaison.settings import Settings
+from schemas import wire
 from schemas.envelope import new_envelope
 from schemas.receipts import ReceiptReceived
-from tests.integration.harness import env_for, publish_as, take
+from tests.integration.harness import blocking, env_for, publish_as
 
 #: Acknowledgement rules with a deadline short enough to watch it pass in a test.
 SHORT_ACKS = """
@@ -59,11 +61,26 @@ def procedures_env(settings: Settings, **extra: str) -> dict[str, str]:
 def take_json(
     settings: Settings, code: str, count: int, *, timeout: float = 30.0
 ) -> list[tuple[pika.spec.BasicProperties, dict[str, Any]]]:
-    """``count`` messages from ``code``'s inbox, bodies parsed."""
-    return [
-        (props, json.loads(body))
-        for props, body in take(settings, f"inbox.{code}", count, timeout=timeout)
-    ]
+    """``count`` messages from ``code``'s inboxes, bodies parsed: the urgent band first,
+    as every consumer reads them (FLASH and IMMEDIATE copies are there)."""
+    got: list[tuple[pika.spec.BasicProperties, dict[str, Any]]] = []
+    connection = blocking(settings.amqp_url)
+    try:
+        channel = connection.channel()
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            for queue in wire.inbox_queues(code):
+                method, props, body = channel.basic_get(queue, auto_ack=True)
+                if method is not None:
+                    got.append((props, json.loads(body)))
+                    break
+            else:
+                time.sleep(0.05)
+    finally:
+        connection.close()
+    if len(got) < count:
+        raise AssertionError(f"inbox.{code}[.urgent]: {len(got)} of {count} within {timeout} s")
+    return got
 
 
 def acknowledge(

@@ -93,13 +93,26 @@ class TestIdentity:
 
 class TestReading:
     @pytest.mark.parametrize(
-        "queue", [wire.inbox_queue(OTHER), wire.INGRESS_QUEUE, wire.DEAD_QUEUE, wire.AUDIT_QUEUE]
+        "queue",
+        [
+            wire.inbox_queue(OTHER),
+            wire.urgent_inbox_queue(OTHER),
+            wire.INGRESS_QUEUE,
+            wire.DEAD_QUEUE,
+            wire.AUDIT_QUEUE,
+        ],
     )
     def test_cannot_get_from_queues_not_its_own(
         self, berlin: pika.BlockingConnection, queue: str
     ) -> None:
         """basic.get on another inbox, the ingress queue (everyone's traffic), dead letters or the audit queue: 403."""
         assert refused(lambda: berlin.channel().basic_get(queue)) == 403
+
+    @pytest.mark.parametrize("queue", wire.inbox_queues(CODE))
+    def test_can_read_its_own_two_bands(self, berlin: pika.BlockingConnection, queue: str) -> None:
+        """basic.get on its own routine and urgent inboxes is allowed (both empty here)."""
+        method, _props, _body = berlin.channel().basic_get(queue)
+        assert method is None
 
     @pytest.mark.parametrize("queue", [wire.INGRESS_QUEUE, wire.DEAD_QUEUE])
     def test_cannot_consume_hub_queues(self, berlin: pika.BlockingConnection, queue: str) -> None:
@@ -110,12 +123,13 @@ class TestReading:
         """Purging another participant's inbox (destroying its mail unread): 403."""
         assert refused(lambda: berlin.channel().queue_purge(wire.inbox_queue(OTHER))) == 403
 
-    def test_cannot_bind_its_inbox_to_ingress(self, berlin: pika.BlockingConnection) -> None:
+    @pytest.mark.parametrize("queue", wire.inbox_queues(CODE))
+    def test_cannot_bind_its_inbox_to_ingress(
+        self, berlin: pika.BlockingConnection, queue: str
+    ) -> None:
         """Binding its own inbox to liaison.ingress with '#' (a copy of everyone's traffic): 403."""
         channel = berlin.channel()
-        code = refused(
-            lambda: channel.queue_bind(wire.inbox_queue(CODE), wire.INGRESS_EXCHANGE, "#")
-        )
+        code = refused(lambda: channel.queue_bind(queue, wire.INGRESS_EXCHANGE, "#"))
         assert code == 403
 
     def test_cannot_bind_exchanges(self, berlin: pika.BlockingConnection) -> None:
@@ -132,6 +146,7 @@ class TestPublishing:
         ("exchange", "routing_key"),
         [
             ("", wire.inbox_queue(OTHER)),  # the default exchange: straight into an inbox
+            ("", wire.urgent_inbox_queue(OTHER)),
             ("", wire.INGRESS_QUEUE),
             ("amq.direct", OTHER),
             ("amq.topic", "mission.cable"),
@@ -149,7 +164,13 @@ class TestPublishing:
 
 class TestTopology:
     @pytest.mark.parametrize(
-        "queue", [wire.inbox_queue(CODE), wire.inbox_queue(OTHER), wire.INGRESS_QUEUE]
+        "queue",
+        [
+            wire.inbox_queue(CODE),
+            wire.urgent_inbox_queue(CODE),
+            wire.inbox_queue(OTHER),
+            wire.INGRESS_QUEUE,
+        ],
     )
     def test_cannot_delete_queues(self, berlin: pika.BlockingConnection, queue: str) -> None:
         """Deleting any queue, its own inbox included: 403."""

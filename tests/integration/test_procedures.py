@@ -182,7 +182,7 @@ class TestAcknowledgementsChased:
             )
             # Exactly one escalation: nothing more for the duty officer after more sweeps.
             time.sleep(1.5)
-            assert depth(proc, "inbox.duty-officer") == 0
+            assert [depth(proc, q) for q in wire.inbox_queues("duty-officer")] == [0, 0]
             # The ledger holds the cable, the receipts and the escalation: same state.
             wait_for(
                 lambda: cli(proc, "procedures", "rebuild", **_extra(proc)).code == 0,

@@ -82,8 +82,10 @@ class TestRouting:
                 precedence=Precedence.FLASH,
             )
             publish_as(s, "emb-berlin", cable)
-            take(s, wire.inbox_queue("gs"), 1)
-            take(s, wire.inbox_queue("duty-officer"), 1)
+            # FLASH: both copies travel in the urgent band, none in the routine one.
+            take(s, wire.urgent_inbox_queue("gs"), 1)
+            take(s, wire.urgent_inbox_queue("duty-officer"), 1)
+            assert depth(s, wire.inbox_queue("gs")) == 0
             bad = letter("gs", "atlantis")
             publish_as(s, "gs", bad)
             take(s, wire.DEAD_QUEUE, 1)

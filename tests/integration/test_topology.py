@@ -113,7 +113,7 @@ class TestApply:
             wire.AUDIT_QUEUE,
             wire.RETRY_DUE_QUEUE,
             *(wire.retry_queue(delay) for delay in wire.RETRY_DELAYS_MS),
-            *(wire.inbox_queue(code) for code in directory.codes()),
+            *(queue for code in directory.codes() for queue in wire.inbox_queues(code)),
         }
         assert set(queues) == expected
         assert all(queue["type"] == "quorum" and queue["durable"] for queue in queues.values())
@@ -131,6 +131,7 @@ class TestApply:
         bindings = {(b["source"], b["destination"], b["routing_key"]) for b in api.bindings(vhost)}
         assert (wire.INGRESS_EXCHANGE, wire.INGRESS_QUEUE, "#") in bindings
         assert (wire.DELIVER_EXCHANGE, "inbox.emb-berlin", "emb-berlin") in bindings
+        assert (wire.DELIVER_EXCHANGE, "inbox.emb-berlin.urgent", "emb-berlin.urgent") in bindings
         assert (wire.RETRY_EXCHANGE, RETRY_DELAY_EXCHANGE, "#") in bindings
 
         user = settings.user_for("emb-berlin")
@@ -140,7 +141,7 @@ class TestApply:
         assert (perms["configure"], perms["write"], perms["read"]) == (
             "^$",
             r"^(liaison\.ingress|liaison\.retry)$",
-            r"^inbox\.emb-berlin$",
+            r"^inbox\.emb-berlin(\.urgent)?$",  # its two precedence bands
         )
         topics = {
             t["exchange"]: (t["write"], t["read"]) for t in api.get_topic_permissions(vhost, user)
@@ -181,7 +182,7 @@ class TestApply:
         report = apply(settings, directory)
         assert not report.unresolved
         inboxes = [q["name"] for q in api.queues(settings.vhost) if q["name"].startswith("inbox.")]
-        assert len(inboxes) == len(directory)
+        assert len(inboxes) == 2 * len(directory)  # the routine and the urgent band
         assert diff(settings, directory) == []
         assert len(report.credential_files) == len(directory)
 
@@ -202,6 +203,34 @@ class TestDiff:
         ]
         assert len(apply(settings, directory).changes) == 2
         assert diff(settings, directory) == []
+
+    def test_upgrade_adds_the_urgent_band(
+        self, small: tuple[Settings, Directory], api: Management
+    ) -> None:
+        """A deployment from before the urgent band: diff shows it, apply adds it, then twice."""
+        settings, directory = small
+        apply(settings, directory)
+        vhost = q(settings.vhost)
+        user = settings.user_for("gs")
+        for code in directory.codes():  # as it was: one inbox, read ^inbox\.<code>$
+            api.request("DELETE", f"/queues/{vhost}/inbox.{code}.urgent")
+        old = {"configure": "^$", "write": "^(liaison\\.ingress|liaison\\.retry)$"}
+        api.request("PUT", f"/permissions/{vhost}/{q(user)}", {**old, "read": "^inbox\\.gs$"})
+        found = [str(d) for d in diff(settings, directory)]
+        for code in directory.codes():
+            assert f"missing queue inbox.{code}.urgent" in found
+            assert (
+                f"missing binding liaison.deliver -> queue inbox.{code}.urgent key '{code}.urgent'"
+            ) in found
+        assert any(line.startswith(f"changed permissions {user}") for line in found), found
+        assert len(found) == 2 * len(directory) + 1
+        apply(settings, directory)
+        assert diff(settings, directory) == []
+        assert apply(settings, directory).changes == ()
+        assert diff(settings, directory) == []
+        perms = api.get_permissions(settings.vhost, user)
+        assert perms is not None
+        assert perms["read"] == "^inbox\\.gs(\\.urgent)?$"
 
     def test_extra_queue_reported_not_deleted(
         self, small: tuple[Settings, Directory], api: Management

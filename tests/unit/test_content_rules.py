@@ -49,7 +49,10 @@ def route(body: bytes, user: str) -> Decision:
 
 
 def copies(decision: Decision) -> dict[str, Any]:
-    return {d.routing_key: d.headers.get(wire.H_PRECEDENCE) for d in decision.deliveries}
+    return {
+        wire.delivery_recipient(d.routing_key): d.headers.get(wire.H_PRECEDENCE)
+        for d in decision.deliveries
+    }
 
 
 @pytest.mark.parametrize("severity", [Severity.HIGH, Severity.CRITICAL])
@@ -57,6 +60,9 @@ def test_serious_incident_reaches_duty_officer_and_sg_as_flash(severity: Severit
     delivered = copies(route(incident(severity), "emb-berlin"))
     assert {"duty-officer", "gs", "gs-security"} <= set(delivered)
     assert set(delivered.values()) == {"FLASH"}
+    # Raised to FLASH: every copy travels in its recipient's urgent band.
+    keys = {d.routing_key for d in route(incident(severity), "emb-berlin").deliveries}
+    assert keys == {f"{code}.urgent" for code in delivered}
 
 
 @pytest.mark.parametrize("severity", [Severity.LOW, Severity.MEDIUM])

@@ -122,6 +122,8 @@ class TestAsyncApi:
         assert channels["ingress"]["address"] == wire.INGRESS_EXCHANGE
         assert channels["ingress"]["bindings"]["amqp"]["exchange"]["type"] == "topic"
         assert channels["inbox"]["address"] == wire.inbox_queue("{participant}")
+        assert channels["urgentInbox"]["address"] == wire.urgent_inbox_queue("{participant}")
+        assert "FLASH" in channels["urgentInbox"]["description"]
         assert channels["deadLetters"]["address"] == wire.DEAD_QUEUE
         assert wire.DEAD_EXCHANGE in channels["deadLetters"]["description"]
         assert set(channels["ingress"]["messages"]) == {message_key(*key) for key in KEYS}

@@ -58,11 +58,13 @@ def status(*changed: QueueRow, source: str = "amqp") -> HubStatus:
 
 class TestHubQueues:
     def test_every_hub_queue_in_reading_order(self) -> None:
-        """Ingress first, then one inbox per participant, dead letters, audit, the retry delays."""
+        """Ingress first, then two inboxes per participant, dead letters, audit, the retry delays."""
         assert [q.name for q in QUEUES] == [
             "hub.ingress",
             "inbox.gs",
+            "inbox.gs.urgent",
             "inbox.gs-archives",
+            "inbox.gs-archives.urgent",
             "hub.dead",
             "hub.audit",
             "hub.retry.5s",

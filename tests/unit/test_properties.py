@@ -324,14 +324,17 @@ class TestDecide:
         # Identity: the publishing user is the sender's own, or the hub relaying.
         assert user_id == envelope.sender or (relay and user_id == CTX.hub_user)
         assert DIRECTORY.require(envelope.sender).can_send(envelope.type)
-        codes = [d.routing_key for d in decision.deliveries]
+        # The routing key names the recipient and its precedence band (<code>[.urgent]).
+        codes = [wire.delivery_recipient(d.routing_key) for d in decision.deliveries]
         assert len(codes) == len(set(codes))
-        for copy in decision.deliveries:
-            participant = DIRECTORY.require(copy.routing_key)
+        for code, copy in zip(codes, decision.deliveries, strict=True):
+            participant = DIRECTORY.require(code)
+            precedence = copy.headers.get(wire.H_PRECEDENCE, envelope.precedence.value)
+            assert copy.routing_key == wire.delivery_key(code, precedence)
             assert participant.clearance.rank >= envelope.classification.rank
             assert copy.body == body
             assert copy.headers[wire.H_RECEIPT_TOKEN] == receipt_token(
-                CTX.receipt_secret, str(envelope.message_id), copy.routing_key, envelope.sender
+                CTX.receipt_secret, str(envelope.message_id), code, envelope.sender
             )
         refused = {d.headers[wire.H_RECIPIENT] for d in decision.dead_letters}
         assert refused.isdisjoint(codes)

@@ -82,6 +82,17 @@ class TestExchangesAndQueues:
             binding = BindingSpec(wire.DELIVER_EXCHANGE, wire.inbox_queue(code), routing_key=code)
             assert binding in topology.bindings
 
+    def test_every_participant_has_an_urgent_inbox(
+        self, topology: Topology, directory: Directory
+    ) -> None:
+        """inbox.<code>.urgent: same arguments as the routine inbox, bound by <code>.urgent."""
+        for code in directory.codes():
+            urgent = wire.urgent_inbox_queue(code)
+            assert urgent == f"inbox.{code}.urgent"
+            assert _queue(topology, urgent) == _queue(topology, wire.inbox_queue(code))
+            binding = BindingSpec(wire.DELIVER_EXCHANGE, urgent, routing_key=f"{code}.urgent")
+            assert binding in topology.bindings
+
     def test_delivery_limit_follows_settings(self, directory: Directory) -> None:
         """x-delivery-limit is the configured one."""
         topology = plan(directory, SETTINGS.replace(delivery_limit=9))
@@ -197,7 +208,8 @@ class TestUsers:
             writable = [e for e in ALL_EXCHANGES if re.fullmatch(perms.write, e)]
             assert writable == [wire.INGRESS_EXCHANGE, wire.RETRY_EXCHANGE]
             readable = [q for q in queues if re.fullmatch(perms.read, q)]
-            assert readable == [wire.inbox_queue(participant.code)]
+            # Its two precedence bands, nobody else's (no code is a prefix of another's).
+            assert readable == [*reversed(wire.inbox_queues(participant.code))]
 
     def test_topic_permissions(self, topology: Topology, directory: Directory) -> None:
         """Ingress: only the types it may send; retry: only its own code; no topic reads."""
