@@ -33,7 +33,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.adapters.connections import blocking_connection
+from liaison.adapters.connections import Backoff, blocking_connection
 from liaison.errors import BrokerError, LoginRefusedError, TlsRefusedError
 from liaison.ledger.intake import CheckpointSchedule, Delivery, open_when_free, record_messages
 from liaison.ledger.keys import load_or_create
@@ -130,11 +130,11 @@ class AuditWriter:
             )
 
     def _consume_forever(self, ledger: Ledger) -> None:
-        delay = self.settings.reconnect_initial_s
+        backoff = Backoff.of(self.settings)
         while not self.stopping:
+            backoff.connecting()
             try:
                 self._consume(ledger)
-                delay = self.settings.reconnect_initial_s
             except (pika.exceptions.AMQPError, BrokerError) as exc:
                 # A password or certificate refused before the first login will not heal
                 # by retrying: say so and stop. Refused later (a broker restarting) is
@@ -142,13 +142,13 @@ class AuditWriter:
                 refused = isinstance(exc, (TlsRefusedError, LoginRefusedError))
                 if refused and not self._connected_once:
                     raise
+                delay = backoff.pause()
                 self._log.warning(
                     "audit.reconnecting",
                     error=str(exc) if isinstance(exc, BrokerError) else _describe(exc),
                     retry_in_s=round(delay, 2),
                 )
                 self._stopping.wait(delay)
-                delay = min(delay * 2, self.settings.reconnect_max_s)
             self._maybe_checkpoint(ledger)
 
     def _consume(self, ledger: Ledger) -> None:

@@ -11,6 +11,8 @@ reconnection, so that a node that went away is not the one it retries first.
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import pika
@@ -120,6 +122,48 @@ def connection_parameters(
 ) -> pika.URLParameters:
     """pika parameters for the first node of ``url`` (default: the hub's), with TLS for ``amqps://``."""
     return node_parameters(settings, url, name=name)[0]
+
+
+class Backoff:
+    """The pauses of one reconnect loop: ``initial`` seconds, doubling up to ``maximum``.
+
+    The one backoff of the hub's long-lived connections (router, retry relay, audit
+    writer, procedures service). A connection that lasted ``healthy_s`` or more before
+    it was lost starts again from ``initial``: a broker restart a week after the last
+    one is not met with the longest pause. Pure; ``clock`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        initial: float,
+        maximum: float,
+        *,
+        healthy_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._initial = initial
+        self._maximum = max(initial, maximum)
+        self._healthy_s = healthy_s
+        self._clock = clock
+        self._delay = initial
+        self._started = clock()
+
+    @classmethod
+    def of(cls, settings: Settings) -> Backoff:
+        """The backoff of ``settings`` (``reconnect_initial_s``, ``reconnect_max_s``)."""
+        return cls(settings.reconnect_initial_s, settings.reconnect_max_s)
+
+    def connecting(self) -> None:
+        """A connection attempt starts now."""
+        self._started = self._clock()
+
+    def pause(self) -> float:
+        """The attempt ended (the connection is lost or never opened): seconds to wait."""
+        if self._clock() - self._started >= self._healthy_s:
+            self._delay = self._initial
+        delay = self._delay
+        self._delay = min(self._delay * 2, self._maximum)
+        return delay
 
 
 class Failover:

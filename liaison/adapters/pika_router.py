@@ -28,6 +28,7 @@ import structlog
 from liaison.adapters.coalesce import coalesce_writes
 from liaison.adapters.connections import (
     TLS_REFUSED,
+    Backoff,
     Failover,
     describe_connect_error,
     login_refused,
@@ -96,18 +97,16 @@ class Router:
         if install_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        delay = self._settings.reconnect_initial_s
+        backoff = Backoff.of(self._settings)
         while not self._stopping.is_set():
-            started = time.monotonic()
+            backoff.connecting()
             self._connect_and_loop()
             if self._stopping.is_set():
                 break
-            if time.monotonic() - started > 10:
-                delay = self._settings.reconnect_initial_s
+            delay = backoff.pause()
             self.stats.reconnects += 1
             log.warning("router.reconnecting", in_s=round(delay, 2))
             self._stopping.wait(delay)
-            delay = min(delay * 2, self._settings.reconnect_max_s)
         if self._refused is not None:
             raise self._refused
         log.info(

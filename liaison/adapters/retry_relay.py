@@ -27,7 +27,7 @@ import pika.spec
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
-from liaison.adapters.connections import blocking_connection
+from liaison.adapters.connections import Backoff, blocking_connection
 from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.core.events import encode_batch
 from liaison.core.retry import Due, RelayContext, RelayDecision, relay
@@ -68,9 +68,9 @@ class RetryRelay:
 
     def run(self) -> None:
         """Relay until ``stop``; a lost broker is retried with growing pauses."""
-        delay = self._settings.reconnect_initial_s
+        backoff = Backoff.of(self._settings)
         while not self._stopping.is_set():
-            started = time.monotonic()
+            backoff.connecting()
             try:
                 self._connect_and_consume()
             except (pika.exceptions.AMQPError, OSError, BrokerError) as exc:
@@ -79,10 +79,7 @@ class RetryRelay:
                 self.consuming.clear()
             if self._stopping.is_set():
                 break
-            if time.monotonic() - started > 10:
-                delay = self._settings.reconnect_initial_s
-            self._stopping.wait(delay)
-            delay = min(delay * 2, self._settings.reconnect_max_s)
+            self._stopping.wait(backoff.pause())
         log.info("relay.stopped", relayed=self.relayed)
 
     def _connect_and_consume(self) -> None:

@@ -34,7 +34,7 @@ import pika.exceptions
 import pika.spec
 import structlog
 
-from liaison.adapters.connections import node_parameters
+from liaison.adapters.connections import Backoff, node_parameters
 from liaison.adapters.pipelined import publish_pipelined
 from liaison.credentials import participant_url
 from liaison.errors import BrokerError
@@ -84,17 +84,16 @@ class ProceduresService:
         if install_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        delay = self.settings.reconnect_initial_s
+        backoff = Backoff.of(self.settings)
         while not self.stop.is_set():
+            backoff.connecting()
             try:
                 self._serve()
-                delay = self.settings.reconnect_initial_s
             except (pika.exceptions.AMQPError, BrokerError, OSError) as exc:
                 if self.stop.is_set():
                     break
                 log.warning("procedures.disconnected", error=str(exc) or type(exc).__name__)
-                self.stop.wait(delay)
-                delay = min(delay * 2, self.settings.reconnect_max_s)
+                self.stop.wait(backoff.pause())
         log.info("procedures.stopped", applied=self.applied, duplicates=self.duplicates)
         return 0
 
