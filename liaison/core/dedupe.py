@@ -47,6 +47,15 @@ def owner(sender: str, body: bytes) -> str:
     return f"{sender}:{body_tag(body)}"
 
 
+def message_of(key: str) -> str:
+    """``<message id>:<sender>:<content tag>`` of a key about a message that parsed.
+
+    The inverse the audit query needs: which message (id and bytes) an event is
+    about, whatever its kind and discriminator's tail.
+    """
+    return ":".join(key.split(":")[1:4])
+
+
 def routed(owner: str, operation: str) -> str:
     """The events of a routed message: its owner, and the relay operation if relayed."""
     return f"{owner}:{operation}" if operation else owner

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from liaison.core import dedupe
 from liaison.ledger.records import Record, format_ts
 from liaison.ledger.segments import LineReader, list_segments
 
@@ -110,14 +111,9 @@ def replay_selection(directory: Path, where: Filter) -> Iterator[Record]:
     routed_only = Filter(
         event="routed", sender=where.sender, type=where.type, message_id=where.message_id
     )
-    routed = {_owner(record.dedupe_key) for record in search(directory, routed_only)}
+    routed = {dedupe.message_of(record.dedupe_key) for record in search(directory, routed_only)}
     seen: set[str] = set()
     for record in search(directory, replace(where, with_envelope=True)):
-        if record.message_id not in seen and _owner(record.dedupe_key) in routed:
+        if record.message_id not in seen and dedupe.message_of(record.dedupe_key) in routed:
             seen.add(record.message_id)
             yield record
-
-
-def _owner(dedupe_key: str) -> str:
-    """``<id>:<sender>:<digest>`` of ``<event>:<id>:<sender>:<digest>[:…]``: which bytes."""
-    return ":".join(dedupe_key.split(":")[1:4])
