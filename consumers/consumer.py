@@ -54,6 +54,24 @@ from schemas.types import Payload
 log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Payload)
 
+#: Urgent deliveries handled in a row, while routine ones wait, before one routine one
+#: goes in between: a participant flooding another with FLASH cannot starve its routine
+#: mail (nor keep routine copies unacked in the buffer until reconnections use up their
+#: delivery limit). A FLASH then waits at most one routine handler call.
+URGENT_RUN = 20
+
+
+def urgent_turn(urgent_waiting: bool, routine_waiting: bool, streak: int) -> bool | None:
+    """Whether the next delivery comes from the urgent band (``None``: nothing waits).
+
+    ``streak`` is how many urgent deliveries were handled in a row before this one.
+    """
+    if urgent_waiting and (not routine_waiting or streak < URGENT_RUN):
+        return True
+    if routine_waiting:
+        return False
+    return None
+
 
 class Consumer:
     """Takes messages from ``inbox.<code>.urgent`` first, then ``inbox.<code>``, and hands
@@ -125,6 +143,7 @@ class Consumer:
         # Deliveries taken in but not yet handled, per band: at most a prefetch each.
         self._urgent: deque[Any] = deque()
         self._routine: deque[Any] = deque()
+        self._urgent_streak = 0
         self._poll = poll_interval
         self._reconnect_max = reconnect_max_s
         self._connection: Any = Connection(**settings.connection_options(heartbeat=heartbeat))
@@ -348,12 +367,15 @@ class Consumer:
                 self._connection.drain_events(timeout=0)
 
     def _next_message(self) -> Any:
-        """The next delivery to handle: any urgent one before any routine one."""
-        if self._urgent:
+        """The next delivery to handle: urgent first, one routine after ``URGENT_RUN`` in a row."""
+        turn = urgent_turn(bool(self._urgent), bool(self._routine), self._urgent_streak)
+        if turn is None:
+            return None
+        if turn:
+            self._urgent_streak += 1
             return self._urgent.popleft()
-        if self._routine:
-            return self._routine.popleft()
-        return None
+        self._urgent_streak = 0
+        return self._routine.popleft()
 
     def _tls_refused(self, exc: BaseException) -> str | None:
         if self._consumed_once or not self._settings.uses_tls:
