@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from liaison.errors import DirectoryError
-from schemas.types import Classification, Line, Note, ParticipantCode
+from schemas.types import Classification, Line, Note, ParticipantCode, Precedence
 
 #: The character set of message type names, which a ``*`` may stand for.
 _TYPE_CHARS = "[a-z_.]"
@@ -117,7 +117,16 @@ class Participant(BaseModel):
     #: as the website, which must carry only what the procedures service released); a
     #: copy from anyone else is refused as ``recipient_closed``.
     receives_from: tuple[ParticipantCode, ...] | None = Field(default=None, max_length=64)
+    #: The highest precedence it may give its own messages. FLASH and IMMEDIATE copies
+    #: go to the recipients' urgent inboxes, read first: a sender capped lower cannot
+    #: use them to push its traffic ahead of everyone else's. A routing rule may still
+    #: raise a message (the hub's decision, not the sender's).
+    max_precedence: Precedence = Precedence.FLASH
     description: Note | None = None
+
+    def may_use(self, precedence: Precedence) -> bool:
+        """Whether the directory lets this participant send at ``precedence``."""
+        return not precedence.outranks(self.max_precedence)
 
     def can_send(self, type_name: str) -> bool:
         """Whether the directory lets this participant publish messages of ``type_name``."""

@@ -41,6 +41,8 @@ class ReasonCode(StrEnum):
     EXPIRED = "expired"
     FUTURE_DATED = "future_dated"
     UNKNOWN_RECIPIENT = "unknown_recipient"
+    #: A precedence above the one the directory lets the sender use (``max_precedence``).
+    PRECEDENCE_NOT_ALLOWED = "precedence_not_allowed"
     CLEARANCE = "recipient_clearance"
     #: The recipient receives only from named senders (a publication channel).
     RECIPIENT_CLOSED = "recipient_closed"

@@ -73,6 +73,13 @@ class Precedence(StrEnum):
     PRIORITY = "PRIORITY"
     ROUTINE = "ROUTINE"
 
+    def outranks(self, other: Precedence) -> bool:
+        """Whether this precedence is higher than ``other`` (FLASH outranks the rest)."""
+        return _PRECEDENCE_ORDER.index(self) < _PRECEDENCE_ORDER.index(other)
+
+
+_PRECEDENCE_ORDER = list(Precedence)
+
 
 class Payload(BaseModel):
     """Base of every message body: frozen, unknown fields refused, strings bounded.

@@ -203,6 +203,13 @@ def _check_sender(envelope: Envelope[Payload], data: dict[str, Any], ctx: Routin
             f"the directory does not let {envelope.sender!r} send {envelope.type!r}",
             "type",
         )
+    if not participant.may_use(envelope.precedence):
+        raise Refusal(
+            ReasonCode.PRECEDENCE_NOT_ALLOWED,
+            f"the directory lets {envelope.sender!r} send at most "
+            f"{participant.max_precedence.value}; this message is {envelope.precedence.value}",
+            "precedence",
+        )
     if participant.public_key is not None:
         if envelope.signature is None:
             raise Refusal(

@@ -126,6 +126,27 @@ class TestRefused:
         body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
         self.assert_refused(route(ctx, body, None), ReasonCode.SENDER_MISMATCH)
 
+    def test_precedence_above_the_senders_cap(self, ctx: RoutingContext) -> None:
+        """Another ministry (capped at PRIORITY) cannot put a letter in the urgent band."""
+        minister = ctx.directory.get("min-finance")
+        assert minister is not None and minister.max_precedence is Precedence.PRIORITY
+        for precedence in (Precedence.FLASH, Precedence.IMMEDIATE):
+            body = envelope(
+                "correspondence.letter", "min-finance", ("gs",), precedence=precedence
+            ).encode()
+            decision = route(ctx, body, "min-finance")
+            self.assert_refused(decision, ReasonCode.PRECEDENCE_NOT_ALLOWED)
+            assert "at most PRIORITY" in decision.dead_letters[0].headers[wire.H_REASON_TEXT]
+        allowed = envelope(
+            "correspondence.letter", "min-finance", ("gs",), precedence=Precedence.PRIORITY
+        ).encode()
+        assert route(ctx, allowed, "min-finance").deliveries
+        # Uncapped senders keep FLASH.
+        flash = envelope(
+            "correspondence.letter", "gs", ("gs-archives",), precedence=Precedence.FLASH
+        ).encode()
+        assert route(ctx, flash, "gs").deliveries
+
     def test_type_the_sender_may_not_send(self, ctx: RoutingContext) -> None:
         """ONA may not open treaty files."""
         body = envelope("treaty.file_opened", "ona", ("gs",)).encode()
