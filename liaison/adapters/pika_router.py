@@ -72,6 +72,8 @@ class Router:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
+        # Read once: ``Settings.hub_user`` parses the AMQP URL on every call.
+        self._hub_user = settings.hub_user
         self.state = RouterState(
             context, dedupe_window=settings.dedupe_window, observer=observer, clock=clock
         )
@@ -277,7 +279,7 @@ class Router:
                     self._send(channel, command)
             elif isinstance(command, ScheduleFlush):
                 if self._connection is not None:
-                    self._connection.ioloop.call_later(0, self._flush)
+                    self._connection.ioloop.call_later(command.seconds, self._flush)
             elif isinstance(command, StartDrainTimer):
                 if self._connection is not None:
                     self._connection.ioloop.call_later(command.seconds, self._drain_timed_out)
@@ -308,7 +310,7 @@ class Router:
                 timestamp=int(time.time()),
                 # RabbitMQ validates user_id, so everything the router publishes
                 # (deliveries, dead letters, audit) provably comes from the hub.
-                user_id=self._settings.hub_user,
+                user_id=self._hub_user,
             ),
             mandatory=True,
         )
