@@ -29,6 +29,11 @@ def test_bench_reports_what_it_measured(settings: Settings) -> None:
     assert 0 < result.latency_p50_ms <= result.latency_p99_ms <= result.latency_max_ms
     assert len(result.router_rss_mb) == 3 and all(mb > 0 for mb in result.router_rss_mb)
     assert result.router_peak_rss_mb >= max(result.router_rss_mb)
+    # CPU per message of each process, read from /proc (the broker runs on this machine).
+    assert set(result.router_cpu_us_per_msg) == {"router", "audit_writer", "broker"}
+    assert set(result.raw_cpu_us_per_msg) == {"raw", "broker"}
+    for figure in (*result.router_cpu_us_per_msg.values(), *result.raw_cpu_us_per_msg.values()):
+        assert figure is not None and math.isfinite(figure) and figure > 0
 
 
 def test_bench_with_two_routers(settings: Settings) -> None:

@@ -15,12 +15,13 @@ resident memory is sampled (``/proc``) at its first ack, half-way and at the end
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -31,7 +32,9 @@ from liaison.adapters.management import Management
 from liaison.adapters.pipelined import publish_pipelined
 from liaison.credentials import participant_url
 from liaison.devtools.bench.clock import AckWatch, resident_mb
+from liaison.devtools.bench.cpu import CpuMeter, broker_pids, cpu_seconds
 from liaison.devtools.bench.load import purge, queue_depth, scratch_vhost, stop_process
+from liaison.devtools.bench.paced import PacedRun
 from liaison.devtools.bench.raw import SETTINGS_ENV
 from liaison.settings import Settings
 from schemas import wire
@@ -71,6 +74,11 @@ class BenchResult:
     router_peak_rss_mb: float
     #: Router RSS at its first ack, half-way and at the end of the first round.
     router_rss_mb: tuple[float, ...]
+    #: CPU microseconds per message of each process (median over the rounds), from
+    #: the first ack to the last (router side: until the audit writer is idle again);
+    #: ``None`` where ``/proc`` could not tell (no single local broker, not Linux).
+    router_cpu_us_per_msg: dict[str, float | None]
+    raw_cpu_us_per_msg: dict[str, float | None]
     load_average: tuple[float, float, float]
     broker: str
 
@@ -88,6 +96,27 @@ def _body(payload_bytes: int, n: int) -> bytes:
         signatory="Le Secrétaire général",
     )
     return new_envelope(letter, sender=SENDER, recipients=[RECIPIENT]).encode()
+
+
+class _FreshLetters:
+    """Bodies like ``_body``'s with a new id and ``created_at`` each, for a few µs apiece.
+
+    Building and encoding a letter through the models costs about 60 µs: in the
+    latency run that CPU would be taken from the hub being measured.
+    """
+
+    def __init__(self, payload_bytes: int) -> None:
+        template = _body(payload_bytes, 0)
+        data = json.loads(template)
+        self._template = template
+        self._id = data["message_id"].encode()
+        self._created = data["created_at"].encode()
+
+    def __call__(self, _n: int) -> bytes:
+        now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return self._template.replace(self._id, str(uuid.uuid4()).encode()).replace(
+            self._created, now.encode()
+        )
 
 
 def _props(user: str) -> pika.BasicProperties:
@@ -122,13 +151,17 @@ def run_bench(
     latencies: list[float] = []
     rss: list[float] = []
     per_router: list[float] = []
+    raw_cpu: list[dict[str, float | None]] = []
+    router_cpu: list[dict[str, float | None]] = []
     peak = 0.0
     for round_ in range(rounds):
         sides = ["raw", "router"] if round_ % 2 == 0 else ["router", "raw"]
         first_side.append(sides[0])
         for side in sides:
             if side == "raw":
-                raw_runs.append(_raw_side(settings, bodies))
+                raw_rate_, cpu = _raw_side(settings, bodies)
+                raw_runs.append(raw_rate_)
+                raw_cpu.append(cpu)
                 continue
             timed = _router_side(
                 settings,
@@ -137,6 +170,7 @@ def run_bench(
                 routers=routers,
             )
             router_runs.append(timed.rate)
+            router_cpu.append(timed.cpu_us)
             peak = max(peak, timed.peak_rss)
             if round_ == 0:
                 latencies, rss, per_router = sorted(timed.latencies), timed.rss, timed.each
@@ -162,12 +196,25 @@ def run_bench(
         latency_samples=len(latencies),
         router_peak_rss_mb=peak,
         router_rss_mb=tuple(rss),
+        router_cpu_us_per_msg=_median_each(router_cpu),
+        raw_cpu_us_per_msg=_median_each(raw_cpu),
         load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
         broker=_broker_version(settings),
     )
 
 
-def _raw_side(settings: Settings, bodies: list[bytes]) -> float:
+def _median_each(runs: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Each role's median over the rounds (``None`` if a round could not read it)."""
+    roles = runs[0].keys() if runs else ()
+    out: dict[str, float | None] = {}
+    for role in roles:
+        values = [run[role] for run in runs]
+        clean = [v for v in values if v is not None]
+        out[role] = round(statistics.median(clean), 1) if len(clean) == len(values) else None
+    return out
+
+
+def _raw_side(settings: Settings, bodies: list[bytes]) -> tuple[float, dict[str, float | None]]:
     """The raw forwarder's rate, on a vhost of its own: its own quorum queues."""
     with scratch_vhost(settings, "raw") as bench:
         connection = pika.BlockingConnection(connection_parameters(bench))
@@ -184,8 +231,12 @@ def _raw_side(settings: Settings, bodies: list[bytes]) -> float:
         watch = AckWatch()
         raw = _spawn(bench, "liaison.devtools.bench.raw", RAW_IN, RAW_EXCHANGE)
         watch.follow(raw)
+        meter = CpuMeter({"broker": broker_pids(bench)})
+        meter.start()
         try:
-            return watch.wait(len(bodies))[0]
+            rate = watch.wait(len(bodies))[0]
+            meter.stop()
+            return rate, {"raw": watch.cpu_us_per_message(), **meter.per_message_us(len(bodies))}
         finally:
             stop_process(raw)
 
@@ -197,6 +248,7 @@ class _RouterTimed:
     peak_rss: float
     latencies: list[float]
     each: list[float]
+    cpu_us: dict[str, float | None]
 
 
 def _router_side(
@@ -225,8 +277,12 @@ def _router_side(
             load()
         writer = _spawn(bench, "liaison.devtools.bench.serve", "audit")
         started: list[subprocess.Popen[bytes]] = []
+        # The writer's and the broker's CPU from before the first message is routed (the
+        # writer idle and consuming by then) to the writer's last record.
+        meter = CpuMeter({"audit_writer": (writer.pid,), "broker": broker_pids(bench)})
         try:
             _wait_for_consumer(bench, wire.AUDIT_QUEUE)
+            meter.start()
             watch = AckWatch()
             for _ in range(routers):
                 started.append(_spawn(bench, "liaison.devtools.bench.serve", "router"))
@@ -237,15 +293,47 @@ def _router_side(
             first = started[0]
             rate, rss = watch.wait(len(bodies), rss_of=first.pid)
             each = watch.rates()
+            # The writer may still be recording the last batches: its work (and the
+            # broker's for them) is part of each message's cost, and a latency run
+            # starting now would measure the catch-up, not 1,000 msg/s.
+            _wait_until_idle(bench, wire.AUDIT_QUEUE, writer.pid)
+            meter.stop()
             latencies: list[float] = []
             if latency is not None:
                 purge(connection_parameters(bench), wire.inbox_queue(RECIPIENT))
                 latencies = _latency(bench, sender_url, user, *latency)
-            return _RouterTimed(rate, rss, resident_mb(first.pid, "VmHWM"), latencies, each)
+            return _RouterTimed(
+                rate,
+                rss,
+                resident_mb(first.pid, "VmHWM"),
+                latencies,
+                each,
+                {"router": watch.cpu_us_per_message(), **meter.per_message_us(len(bodies))},
+            )
         finally:
             for router in started:
                 stop_process(router)
             stop_process(writer)
+
+
+def _wait_until_idle(bench: Settings, queue: str, pid: int, timeout: float = 120.0) -> None:
+    """Until ``queue`` holds no ready message and process ``pid`` stops using CPU."""
+    connection = pika.BlockingConnection(connection_parameters(bench))
+    try:
+        channel = connection.channel()
+        deadline = time.monotonic() + timeout
+        before = cpu_seconds(pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            now = cpu_seconds(pid)
+            ready = channel.queue_declare(queue, passive=True).method.message_count
+            # Under 3 % of a core over the last 0.3 s: waiting, not working.
+            if ready == 0 and (now is None or before is None or now - before < 0.01):
+                return
+            before = now
+        raise TimeoutError(f"{queue} still busy after {timeout} s")
+    finally:
+        connection.close()
 
 
 def _wait_for_consumer(
@@ -268,49 +356,17 @@ def _latency(
 ) -> list[float]:
     """Offer ``rate`` msg/s for ``seconds``; milliseconds from created_at to the inbox."""
     total = int(rate * seconds)
-    received: list[float] = []
-    done = threading.Event()
-    ready = threading.Event()
-
-    def consume() -> None:
-        connection = pika.BlockingConnection(connection_parameters(bench))
-        channel = connection.channel()
-        channel.basic_qos(prefetch_count=1000)
-        ready.set()
-        for _method, _props, body in channel.consume(
-            wire.inbox_queue(RECIPIENT), auto_ack=True, inactivity_timeout=1.0
-        ):
-            if body is None:
-                if done.is_set() and len(received) >= total:
-                    break
-                continue
-            arrived = datetime.now(UTC)
-            created = datetime.fromisoformat(
-                body.split(b'"created_at":"', 1)[1].split(b'"', 1)[0].decode()
-            )
-            received.append((arrived - created).total_seconds() * 1000)
-            if len(received) >= total:
-                break
-        connection.close()
-
-    consumer = threading.Thread(target=consume, daemon=True)
-    consumer.start()
-    ready.wait(10)
-    connection = pika.BlockingConnection(connection_parameters(bench, sender_url))
-    channel = connection.channel()
-    letter_props = _props(user)
-    start = time.perf_counter()
-    for n in range(total):
-        target = start + n / rate
-        delay = target - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        channel.basic_publish(
-            wire.INGRESS_EXCHANGE, "correspondence.letter", _body(payload_bytes, n), letter_props
-        )
-    connection.close()
-    done.set()
-    consumer.join(timeout=60)
+    received = PacedRun(
+        publish_params=connection_parameters(bench, sender_url),
+        consume_params=connection_parameters(bench),
+        exchange=wire.INGRESS_EXCHANGE,
+        routing_key="correspondence.letter",
+        inbox=wire.inbox_queue(RECIPIENT),
+        properties=_props(user),
+        body=_FreshLetters(payload_bytes),
+        rate=rate,
+        total=total,
+    ).run()
     if len(received) < total:
         raise RuntimeError(f"latency run: {len(received)} of {total} messages arrived")
     return received

@@ -1,0 +1,90 @@
+"""CPU time of the processes under measurement, read from ``/proc``.
+
+Rates on a shared 2-core machine move with whatever else runs on it; the CPU
+each process spends per message moves far less, and it says where the time goes:
+the router, the audit writer, the broker. Linux only: elsewhere (or for a process
+that is gone, or a broker on another machine) the figures are ``None``. Several
+broker nodes on this machine (a local cluster) count together.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from liaison.adapters.management import Management
+from liaison.settings import Settings
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds ``pid`` has used so far, or ``None`` if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: count fields after its closing ")".
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def broker_pids(settings: Settings) -> tuple[int, ...]:
+    """The OS pids of the broker's nodes that run on this machine (empty if none do).
+
+    From the management API's node list (``os_pid``), kept only where this machine
+    has a ``beam.smp`` process with that pid: a broker elsewhere has no CPU time here.
+    """
+    try:
+        with Management(settings) as api:
+            nodes = api.request("GET", "/nodes")
+    except Exception:  # no management API: no broker figure, the rest still stands
+        return ()
+    pids: list[int] = []
+    for node in nodes if isinstance(nodes, list) else ():
+        pid = str(node.get("os_pid", ""))
+        if pid.isdigit() and _command(int(pid)) == "beam.smp":
+            pids.append(int(pid))
+    return tuple(pids)
+
+
+def _command(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+class CpuMeter:
+    """CPU seconds of named processes between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, tuple[int, ...]]) -> None:
+        #: Each role's processes (several routers count together); an empty tuple
+        #: (no local broker found) gives ``None``.
+        self._pids = pids
+        self._start: dict[str, float | None] = {}
+        self.used: dict[str, float | None] = {}
+
+    def start(self) -> None:
+        """Read every process's CPU time now."""
+        self._start = {role: _read(pid) for role, pid in self._pids.items()}
+
+    def stop(self) -> None:
+        """Read again: ``used`` holds the difference (``None`` where either read failed)."""
+        for role, pid in self._pids.items():
+            now, then = _read(pid), self._start.get(role)
+            self.used[role] = None if now is None or then is None else now - then
+
+    def per_message_us(self, messages: int) -> dict[str, float | None]:
+        """``used`` as microseconds per message."""
+        return {
+            role: None if used is None or messages <= 0 else round(used / messages * 1e6, 1)
+            for role, used in self.used.items()
+        }
+
+
+def _read(pids: tuple[int, ...]) -> float | None:
+    times = [cpu_seconds(pid) for pid in pids]
+    if not times or any(t is None for t in times):
+        return None
+    return sum(t for t in times if t is not None)
