@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
-from liaison.core.events import EventKind, RawJson, decode_batch, encode_batch, make_event
+from liaison.core.events import (
+    AuditEvent,
+    EventKind,
+    RawJson,
+    decode_batch,
+    encode_batch,
+    make_event,
+)
 from schemas.envelope import canonical_json
 
 
@@ -53,3 +61,57 @@ def test_events_must_be_objects() -> None:
         decode_batch(
             b'{"events":[{"event":"received","dedupe_key":"k","at":"2025-01-01T00:00:00Z","message_id":"m","bogus":1}]}'
         )
+
+
+def _reference(events: list[AuditEvent]) -> bytes:
+    """What ``encode_batch`` must equal: ``json.dumps`` of each event's fields."""
+    items = [
+        {
+            "event": str(e.event),
+            "dedupe_key": e.dedupe_key,
+            "at": e.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "message_id": e.message_id,
+            "type": e.type,
+            "sender": e.sender,
+            "recipients": list(e.recipients),
+            "reason": e.reason,
+            "detail": e.detail,
+            "actor": e.actor,
+            "envelope": json.loads(e.envelope) if isinstance(e.envelope, RawJson) else e.envelope,
+        }
+        for e in events
+    ]
+    return json.dumps(
+        {"events": items}, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8", "backslashreplace")
+
+
+def test_encoding_equals_json_dumps_of_the_fields() -> None:
+    """Field by field, byte for byte what ``json.dumps`` writes (raw envelopes compact)."""
+    at = datetime(2026, 11, 30, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    # Compact, as json.dumps writes it: a raw envelope goes in as its bytes, unchanged.
+    value = {"a": [1, 2.5, None], "b": 'é"q"', "c": {"d": True}}
+    raw = RawJson(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    events = [
+        make_event(EventKind.RECEIVED, "m-1", at=at, type="t", sender="gs", envelope=raw),
+        make_event(
+            EventKind.REJECTED,
+            "m-2",
+            discriminator="gs:abc",
+            at=at,
+            recipients=("a", "b-c"),
+            reason="schema_violation",
+            detail='quote " backslash \\ newline \n tab \t nul \x00 é 漢字 \u2028',
+            actor="operator 'x'",
+            envelope={"nested": {"list": [1, -2, 3.25, 10**30], "none": None}},
+        ),
+        make_event(EventKind.ROUTED, "m-3", at=at.astimezone(UTC), recipients=("z",)),
+    ]
+    assert encode_batch(events) == _reference(events)
+    assert decode_batch(encode_batch(events)) == [
+        e._replace(
+            at=e.at.astimezone(UTC),
+            envelope=json.loads(e.envelope) if isinstance(e.envelope, RawJson) else e.envelope,
+        )
+        for e in events
+    ]
