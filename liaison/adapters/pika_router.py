@@ -33,6 +33,7 @@ from liaison.adapters.connections import (
     describe_connect_error,
     login_refused,
 )
+from liaison.adapters.frames import FramePublisher
 from liaison.core.decide import RoutingContext
 from liaison.core.machine import (
     Ack,
@@ -84,6 +85,8 @@ class Router:
         self.failure: str | None = None
         self._connection: pika.SelectConnection | None = None
         self._channel: pika.channel.Channel | None = None
+        #: Writes the router's publishes as frames (``None``: through ``basic_publish``).
+        self._frames: FramePublisher | None = None
         self.consuming = threading.Event()
         self._refused: LoginRefusedError | None = None
 
@@ -177,6 +180,7 @@ class Router:
 
     def _on_channel_open(self, channel: pika.channel.Channel) -> None:
         self._channel = channel
+        self._frames = FramePublisher.of(channel)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
         channel.add_on_cancel_callback(self._on_cancelled)
@@ -296,6 +300,20 @@ class Router:
             channel.basic_nack(command.tag, requeue=True)
             return
         out = command.out
+        if self._frames is not None:
+            self._frames.publish(
+                out.exchange,
+                out.routing_key,
+                out.body,
+                content_type=command.content_type,
+                message_id=out.message_id,
+                type_=out.type,
+                correlation_id=out.correlation_id,
+                headers=out.headers,
+                timestamp=int(time.time()),
+                user_id=self._hub_user,
+            )
+            return
         channel.basic_publish(
             exchange=out.exchange,
             routing_key=out.routing_key,
