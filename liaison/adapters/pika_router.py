@@ -76,7 +76,11 @@ class Router:
         # Read once: ``Settings.hub_user`` parses the AMQP URL on every call.
         self._hub_user = settings.hub_user
         self.state = RouterState(
-            context, dedupe_window=settings.dedupe_window, observer=observer, clock=clock
+            context,
+            dedupe_window=settings.dedupe_window,
+            prefetch=settings.prefetch,
+            observer=observer,
+            clock=clock,
         )
         self._stopping = threading.Event()
         self._nodes = Failover(settings, name="liaison-router")
@@ -135,6 +139,7 @@ class Router:
         params = self._nodes.next()
         log.info("router.connecting", node=self._nodes.describe(params))
         self._channel = None
+        self._frames = None
         self._execute(self.state.on_connection_lost())
         connection = pika.SelectConnection(
             params,

@@ -223,11 +223,15 @@ class RouterState:
         context: RoutingContext,
         *,
         dedupe_window: int,
+        prefetch: int | None = None,
         observer: Observer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = context
+        #: The consumer's prefetch: with that many messages unacked the broker sends no
+        #: more, so a waiting audit batch goes at once instead of after the delay.
+        self._prefetch = prefetch
         self._observer = observer
         self._clock = clock
         self._monotonic = monotonic
@@ -389,7 +393,8 @@ class RouterState:
             if entry.pending:
                 return
         self._audit_batch.append(entry)
-        if len(self._audit_batch) >= AUDIT_BATCH_MAX:
+        window_full = self._prefetch is not None and len(self._entries) >= self._prefetch
+        if len(self._audit_batch) >= AUDIT_BATCH_MAX or window_full or self.draining:
             self._flush(commands)
         elif not self._flush_scheduled:
             self._flush_scheduled = True
@@ -411,15 +416,15 @@ class RouterState:
         ``writable`` is false when the channel is closed or closing: the batch then
         waits (and goes with the channel; the broker redelivers its messages).
         """
+        # The one timer scheduled is spent, whatever flushed the batch meanwhile: a batch
+        # that filled up before it fired does not arm a second one.
+        self._flush_scheduled = False
         commands: list[Command] = []
         if writable:
             self._flush(commands)
-        else:
-            self._flush_scheduled = False
         return commands
 
     def _flush(self, commands: list[Command]) -> None:
-        self._flush_scheduled = False
         if not self._audit_batch:
             return
         batch, self._audit_batch = self._audit_batch, []
@@ -495,6 +500,7 @@ class RouterState:
         """
         self.draining = True
         commands: list[Command] = []
+        self._flush(commands)  # what waits for company would only delay the drain
         self._maybe_finish_stop(commands)
         commands.append(StartDrainTimer(DRAIN_TIMEOUT_S))
         return commands

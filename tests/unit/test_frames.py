@@ -2,40 +2,56 @@
 
 from __future__ import annotations
 
-import math
+from enum import StrEnum
 from typing import Any
 
 import pika
+import pika.callback
+import pika.channel
+import pika.connection
 import pytest
-from pika import frame, spec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liaison.adapters.frames import FramePublisher
+
+
+class _Captured(pika.connection.Connection):  # type: ignore[misc]
+    """A pika connection with no socket: what it would send is kept in ``out``."""
+
+    def __init__(self, max_body: int) -> None:  # no super(): nothing to connect
+        self._body_max_length = max_body
+        self.bytes_sent = 0
+        self.frames_sent = 0
+        self.callbacks = pika.callback.CallbackManager()
+        self.out: list[bytes] = []
+
+    def _adapter_emit_data(self, data: bytes) -> None:
+        self.out.append(data)
+
+
+_Captured.__abstractmethods__ = frozenset()
 
 
 def _pika_frames(
     channel: int, max_body: int, exchange: str, key: str, body: bytes, **p: Any
 ) -> list[bytes]:
-    """What ``Connection._send_message`` marshals for ``basic_publish(..., mandatory=True)``."""
+    """What pika's own ``Channel.basic_publish(..., mandatory=True)`` sends, frame by frame."""
+    connection = _Captured(max_body)
+    pika_channel = pika.channel.Channel(connection, channel, lambda _c: None)
+    pika_channel._set_state(pika_channel.OPEN)
     properties = pika.BasicProperties(
         content_type=p["content_type"],
         delivery_mode=pika.DeliveryMode.Persistent,
         message_id=p["message_id"],
         type=p["type_"],
         correlation_id=p["correlation_id"],
-        headers=p["headers"] or None,
+        headers=p["headers"] or None,  # as the router's basic_publish path passes them
         timestamp=p["timestamp"],
         user_id=p["user_id"],
     )
-    method = spec.Basic.Publish(exchange=exchange, routing_key=key, mandatory=True)
-    frames = [
-        frame.Method(channel, method).marshal(),
-        frame.Header(channel, len(body), properties).marshal(),
-    ]
-    for chunk in range(math.ceil(len(body) / max_body)):
-        frames.append(
-            frame.Body(channel, body[chunk * max_body : (chunk + 1) * max_body]).marshal()
-        )
-    return frames
+    pika_channel.basic_publish(exchange, key, body, properties, mandatory=True)
+    return connection.out
 
 
 CASES: list[dict[str, Any]] = [
@@ -75,13 +91,65 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
+class _Band(StrEnum):
+    URGENT = "FLASH"
+
+
+CASES.append(
+    {  # boundaries: empty strings, a 255-byte short string, a StrEnum header value
+        "content_type": "",
+        "message_id": "m" * 255,
+        "type_": "",
+        "correlation_id": "",
+        "headers": {"x-liaison-precedence": _Band.URGENT, "k" * 255: "v"},
+        "timestamp": 2**64 - 1,
+        "user_id": "u",
+    }
+)
+MAX_BODY = 131_072 - 8  # pika's default frame_max minus a frame's overhead
+
+
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("body", [b"", b"{}", b"x" * 1078, bytes(range(256)) * 600])
-def test_frames_equal_pikas(case: dict[str, Any], body: bytes) -> None:
-    max_body = 131_072 - 8  # pika's frame_max minus a frame's overhead
-    publisher = FramePublisher(5, lambda _b: None, max_body, object())
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{}", b"x" * 1078, b"y" * MAX_BODY, b"z" * (MAX_BODY + 1), bytes(range(256)) * 1100],
+)
+@pytest.mark.parametrize("channel", [1, 300, 65535])
+def test_frames_equal_pikas(case: dict[str, Any], body: bytes, channel: int) -> None:
+    publisher = FramePublisher(channel, lambda _b: None, MAX_BODY, object())
     mine = publisher.encode("liaison.deliver", "gs-archives.urgent", body, **case)
-    assert mine == _pika_frames(5, max_body, "liaison.deliver", "gs-archives.urgent", body, **case)
+    assert mine == _pika_frames(
+        channel, MAX_BODY, "liaison.deliver", "gs-archives.urgent", body, **case
+    )
+
+
+_text = st.text(max_size=40)
+_header_value = st.one_of(
+    _text, st.integers(-(2**31), 2**31 - 1), st.booleans(), st.lists(_text, max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    exchange=_text,
+    key=_text,
+    body=st.binary(max_size=300),
+    max_body=st.integers(1, 120),
+    content_type=_text,
+    message_id=st.none() | _text,
+    type_=st.none() | _text,
+    correlation_id=st.none() | _text,
+    headers=st.none() | st.dictionaries(_text, _header_value, max_size=4),
+    timestamp=st.integers(0, 2**64 - 1),
+    user_id=_text,
+)
+def test_any_publish_equals_pikas(
+    exchange: str, key: str, body: bytes, max_body: int, **case: Any
+) -> None:
+    """Whatever the strings, headers and body (split at any frame size): pika's bytes."""
+    publisher = FramePublisher(7, lambda _b: None, max_body, object())
+    mine = publisher.encode(exchange, key, body, **case)
+    assert mine == _pika_frames(7, max_body, exchange, key, body, **case)
 
 
 def test_publish_emits_one_buffer_and_counts_frames() -> None:

@@ -15,6 +15,8 @@ from liaison.core.decide import RoutingContext
 from liaison.core.events import CONTENT_TYPE as AUDIT_CONTENT_TYPE
 from liaison.core.events import AuditEvent, EventKind, decode_batch
 from liaison.core.machine import (
+    AUDIT_BATCH_MAX,
+    AUDIT_FLUSH_DELAY_S,
     DRAIN_TIMEOUT_S,
     MAX_PUBLISH_ATTEMPTS,
     Ack,
@@ -347,13 +349,13 @@ class TestDrain:
         before = len(channel.published)
         assert channel.deliver(3, letter("gs-archives")) == []
         assert len(channel.published) == before and channel.state.stats.received == 2
-        while channel.unconfirmed:
-            channel.confirm(channel.unconfirmed[0])
-        assert channel.closed == 0
-        (audit,) = (c for c in channel.flush() if isinstance(c, Publish))
-        assert channel.closed == 0
-        commands = channel.confirm(audit.seq)
-        assert commands == [Ack(1, True), Ack(2, True), Close()]
+        deliveries = list(channel.unconfirmed)
+        answers = [c for seq in deliveries for c in channel.confirm(seq)]
+        # Draining, a finished message's audit goes at once (no timer to wait for).
+        audits = [c for c in answers if isinstance(c, Publish)]
+        assert audits and not channel.flush_pending and channel.closed == 0
+        commands = [c for audit in audits for c in channel.confirm(audit.seq)]
+        assert commands[-1] == Close() and channel.closed == 1
         assert channel.acked_tags() == {1, 2}
 
     def test_sigterm_with_nothing_in_flight_closes_at_once(self, channel: FakeChannel) -> None:
@@ -394,3 +396,53 @@ def test_refused_message_is_dead_lettered_audited_and_acked(channel: FakeChannel
     channel.settle()
     assert channel.acks == [(1, True)]
     assert channel.state.stats.by_reason == {"sender_mismatch": 1}
+
+
+class TestAuditFlushTiming:
+    """The audit batch waits for company (ScheduleFlush's delay), but never needlessly."""
+
+    def test_the_flush_waits_for_the_delay(self, channel: FakeChannel) -> None:
+        commands = channel.deliver(1, letter("gs-archives"))
+        answers = [c for p in commands if isinstance(p, Publish) for c in channel.confirm(p.seq)]
+        (scheduled,) = (c for c in answers if isinstance(c, ScheduleFlush))
+        assert scheduled.seconds == AUDIT_FLUSH_DELAY_S > 0
+        assert not [c for c in answers if isinstance(c, Publish)]  # nothing published yet
+
+    def test_a_full_batch_does_not_arm_a_second_timer(self) -> None:
+        """A batch that filled up before the timer fired: the timer flushes the rest, once."""
+        state = RouterState(context(), dedupe_window=10_000)
+        scheduled = 0
+        audits = 0
+        for tag in range(1, AUDIT_BATCH_MAX + 11):
+            for command in state.on_message(tag, Incoming(letter("gs-archives"), "gs", "letter")):
+                if isinstance(command, Publish):
+                    for done in state.on_confirm(command.seq, False, True):
+                        scheduled += isinstance(done, ScheduleFlush)
+                        audits += isinstance(done, Publish)
+        assert audits == 1  # the full batch, at once
+        assert scheduled == 1  # the first finished message's timer; none after the flush
+        (rest,) = (c for c in state.on_flush() if isinstance(c, Publish))
+        assert len(decode_batch(rest.out.body)) == 10 * 3  # the ten after the full batch
+        assert not [c for c in state.on_flush() if isinstance(c, Publish)]
+
+    def test_a_full_prefetch_window_flushes_at_once(self) -> None:
+        """With every message the broker may send unacked, waiting would only stall."""
+        channel = FakeChannel(RouterState(context(), dedupe_window=1000, prefetch=2))
+        for tag in (1, 2):
+            channel.deliver(tag, letter("gs-archives"))
+        channel.confirm(max(channel.unconfirmed), multiple=True)
+        audits = [c for c in channel.published.values() if c.content_type == AUDIT_CONTENT_TYPE]
+        assert audits and not channel.flush_pending  # published without waiting for a timer
+        for audit in audits:
+            channel.confirm(audit.seq)
+        assert channel.acked_tags() == {1, 2}
+
+    def test_a_drain_flushes_what_waits(self, channel: FakeChannel) -> None:
+        commands = channel.deliver(1, letter("gs-archives"))
+        for seq in [c.seq for c in commands if isinstance(c, Publish)]:
+            channel.confirm(seq)
+        assert channel.flush_pending
+        (audit,) = (c for c in channel.run(channel.state.on_stop()) if isinstance(c, Publish))
+        assert audit.out.exchange == wire.AUDIT_EXCHANGE
+        channel.confirm(audit.seq)
+        assert channel.acks == [(1, True)] and channel.closed == 1
