@@ -172,6 +172,9 @@ class RouterStats:
     republished: int = 0
     reconnects: int = 0
     in_flight: int = 0
+    #: Audit messages the broker confirmed (each carries the events of up to
+    #: ``AUDIT_BATCH_MAX`` ingress messages).
+    audit_messages: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -452,6 +455,7 @@ class RouterState:
                 for entry in item.batch:
                     self._give_up(entry, "broker nacked the audit batch", commands)
             return
+        self.stats.audit_messages += 1
         now = self._monotonic()
         acks: list[tuple[int, bool]] = []
         for entry in item.batch:

@@ -21,6 +21,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -30,8 +31,10 @@ REPORT_EVERY_S = 0.01
 class AckClock:
     """First arrival, acks and the last ack's time of one process; reported by a thread."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, extra: Callable[[], dict[str, float]] | None = None) -> None:
         self._out = out
+        #: More figures for each report (the router's confirmed audit messages).
+        self._extra = extra
         self.first_arrival: float | None = None
         self.acked = 0
         self.last_ack = 0.0
@@ -68,6 +71,8 @@ class AckClock:
             if acked != reported and first is not None:
                 cpu = time.process_time() - self._ready_cpu
                 report = {"first": first, "acked": acked, "last": last, "cpu": cpu}
+                if self._extra is not None:
+                    report.update(self._extra())
                 self._out.write(json.dumps(report) + "\n")
                 self._out.flush()
                 reported = acked
@@ -116,6 +121,21 @@ class AckWatch:
             else float("inf")
             for r in reports
         ]
+
+    def total(self, key: str) -> float:
+        """The sum of ``key`` over every process's latest report (0 where absent)."""
+        with self._changed:
+            return sum(float(r.get(key, 0)) for r in self._latest.values())
+
+    def wait_for(self, key: str, at_least: float, *, timeout: float = 120.0) -> None:
+        """Until the processes' latest reports add ``key`` up to ``at_least``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while sum(float(r.get(key, 0)) for r in self._latest.values()) < at_least:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{key} below {at_least} after {timeout} s")
+                self._changed.wait(left)
 
     def cpu_us_per_message(self) -> float | None:
         """CPU microseconds per acked message, every process followed together."""

@@ -32,7 +32,7 @@ from liaison.adapters.management import Management
 from liaison.adapters.pipelined import publish_pipelined
 from liaison.credentials import participant_url
 from liaison.devtools.bench.clock import AckWatch, resident_mb
-from liaison.devtools.bench.cpu import CpuMeter, broker_pids, cpu_seconds
+from liaison.devtools.bench.cpu import CpuMeter, broker_pids
 from liaison.devtools.bench.load import purge, queue_depth, scratch_vhost, stop_process
 from liaison.devtools.bench.paced import PacedRun
 from liaison.devtools.bench.raw import SETTINGS_ENV
@@ -112,10 +112,10 @@ class _FreshLetters:
         self._id = data["message_id"].encode()
         self._created = data["created_at"].encode()
 
-    def __call__(self, _n: int) -> bytes:
-        now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    def __call__(self, at: datetime) -> bytes:
+        created = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         return self._template.replace(self._id, str(uuid.uuid4()).encode()).replace(
-            self._created, now.encode()
+            self._created, created.encode()
         )
 
 
@@ -229,10 +229,12 @@ def _raw_side(settings: Settings, bodies: list[bytes]) -> tuple[float, dict[str,
             connection_parameters(bench), "", [(RAW_IN, b, _props(bench.hub_user)) for b in bodies]
         )
         watch = AckWatch()
+        # The broker's CPU from before the forwarder starts to its last ack, net of idle.
+        meter = CpuMeter({"broker": broker_pids(bench)})
+        meter.idle()
+        meter.start()
         raw = _spawn(bench, "liaison.devtools.bench.raw", RAW_IN, RAW_EXCHANGE)
         watch.follow(raw)
-        meter = CpuMeter({"broker": broker_pids(bench)})
-        meter.start()
         try:
             rate = watch.wait(len(bodies))[0]
             meter.stop()
@@ -276,12 +278,15 @@ def _router_side(
         if routers == 1:
             load()
         writer = _spawn(bench, "liaison.devtools.bench.serve", "audit")
+        recorded = AckWatch()  # the writer reports the audit messages it has recorded
+        recorded.follow(writer)
         started: list[subprocess.Popen[bytes]] = []
-        # The writer's and the broker's CPU from before the first message is routed (the
-        # writer idle and consuming by then) to the writer's last record.
+        # The writer's and the broker's CPU from before the routers start (the writer
+        # consuming, idle) to the writer's last record, net of their idle rates.
         meter = CpuMeter({"audit_writer": (writer.pid,), "broker": broker_pids(bench)})
         try:
             _wait_for_consumer(bench, wire.AUDIT_QUEUE)
+            meter.idle()
             meter.start()
             watch = AckWatch()
             for _ in range(routers):
@@ -289,14 +294,15 @@ def _router_side(
                 watch.follow(started[-1])
             if routers > 1:
                 _wait_for_consumer(bench, wire.INGRESS_QUEUE, count=routers)
-                load()
+                with meter.excluded():
+                    load()
             first = started[0]
             rate, rss = watch.wait(len(bodies), rss_of=first.pid)
             each = watch.rates()
             # The writer may still be recording the last batches: its work (and the
             # broker's for them) is part of each message's cost, and a latency run
             # starting now would measure the catch-up, not 1,000 msg/s.
-            _wait_until_idle(bench, wire.AUDIT_QUEUE, writer.pid)
+            recorded.wait_for("recorded", watch.total("audit"))
             meter.stop()
             latencies: list[float] = []
             if latency is not None:
@@ -314,26 +320,6 @@ def _router_side(
             for router in started:
                 stop_process(router)
             stop_process(writer)
-
-
-def _wait_until_idle(bench: Settings, queue: str, pid: int, timeout: float = 120.0) -> None:
-    """Until ``queue`` holds no ready message and process ``pid`` stops using CPU."""
-    connection = pika.BlockingConnection(connection_parameters(bench))
-    try:
-        channel = connection.channel()
-        deadline = time.monotonic() + timeout
-        before = cpu_seconds(pid)
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            now = cpu_seconds(pid)
-            ready = channel.queue_declare(queue, passive=True).method.message_count
-            # Under 3 % of a core over the last 0.3 s: waiting, not working.
-            if ready == 0 and (now is None or before is None or now - before < 0.01):
-                return
-            before = now
-        raise TimeoutError(f"{queue} still busy after {timeout} s")
-    finally:
-        connection.close()
 
 
 def _wait_for_consumer(
