@@ -51,6 +51,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from liaison.core.events import AuditEvent
@@ -60,7 +62,6 @@ from schemas.errors import LiaisonError
 ZERO_HASH = "0" * 64
 _HASH_MARK = b',"hash":"'
 _HASH_MEMBER_LEN = len(_HASH_MARK) + 64 + 1  # ,"hash":"<64 hex>"
-_INSERT_MARK = b',"message_id":'
 
 FIELDS: tuple[str, ...] = (
     "actor",
@@ -93,7 +94,23 @@ def format_ts(at: datetime) -> str:
     """``at`` in UTC with microseconds and ``Z``: fixed width, so strings sort by time."""
     if at.tzinfo is None:
         raise RecordError("event time has no timezone")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The events of one message share their time: most calls are answered from the
+    # cache. ``fold`` is part of the key because two datetimes that differ only by it
+    # compare equal yet may be different instants (PEP 495); equal otherwise means
+    # the same instant, hence the same string.
+    return _format_utc(at, at.fold)
+
+
+@lru_cache(maxsize=256)
+def _format_utc(at: datetime, _fold: int) -> str:
+    utc = at.astimezone(UTC)
+    if utc.year < 1000:
+        # strftime's %Y does not pad years before 1000 on every platform (glibc
+        # writes "1", not "0001"): keep whatever it wrote, as the ledger always did.
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime and, for 4-digit years, writes
+    # the same "YYYY-MM-DDTHH:MM:SS.ffffff" before its "+00:00".
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,35 +243,22 @@ def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]
         raise RecordError(
             f"event {event.dedupe_key!r}: {exc}", dedupe_key=event.dedupe_key
         ) from None
-    body: dict[str, Any] = {
-        "actor": event.actor,
-        "dedupe_key": event.dedupe_key,
-        "detail": event.detail,
-        "envelope": event.envelope,
-        "event": str(event.event),
-        "message_id": event.message_id,
-        "prev": prev,
-        "reason": event.reason,
-        "recipients": list(event.recipients),
-        "sender": event.sender,
-        "seq": seq,
-        "ts": ts,
-        "type": event.type,
-    }
+    kind = str(event.event)
     try:
-        data = canonical_json(body)
+        head, tail = _canonical_halves(seq, prev, ts, kind, event)
     except (ValueError, TypeError) as exc:
         raise RecordError(
             f"event {event.dedupe_key!r} cannot be serialised: {exc}", dedupe_key=event.dedupe_key
         ) from None
+    data = head + tail
     digest = hashlib.sha256(data).hexdigest()
-    cut = data.rfind(_INSERT_MARK)
-    line = data[:cut] + _HASH_MARK + digest.encode("ascii") + b'"' + data[cut:] + b"\n"
-    leaf = hashlib.sha256(b"\x00" + data).digest()
+    line = b"".join((head, _HASH_MARK, digest.encode("ascii"), b'"', tail, b"\n"))
+    leaf = _LEAF_PREFIX.copy()
+    leaf.update(data)
     record = Record(
         seq=seq,
         ts=ts,
-        event=str(event.event),
+        event=kind,
         message_id=event.message_id,
         type=event.type,
         sender=event.sender,
@@ -267,7 +271,58 @@ def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]
         prev=prev,
         hash=digest,
     )
-    return record, line, leaf
+    return record, line, leaf.digest()
+
+
+# -- canonical bytes without json.dumps per record -----------------------------------
+#
+# ``canonical_json(body)`` spends as long setting up its encoder as encoding a small
+# record. The 13 keys of a body are fixed and sorted, so a body is written here
+# member by member, each value exactly as ``json.dumps`` (same options) writes it
+# inside an object: strings through ``encode_basestring`` (the function the C
+# encoder itself uses when ``ensure_ascii=False``), anything else (the envelope, or
+# an unexpected type) through one shared encoder with the options of
+# ``canonical_json``. tests/unit/test_record_bytes.py holds the plain definition
+# and checks the two agree byte for byte.
+
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _json(value: object) -> str:
+    """``value`` as canonical JSON text (a shortcut for the common types)."""
+    if type(value) is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return _ENCODER.encode(value)
+
+
+def _canonical_halves(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """The canonical bytes of a record, cut where its line takes the ``hash`` member.
+
+    Keys in sorted order; ``"hash"`` would sort between ``"event"`` and
+    ``"message_id"`` (see the module docstring).
+    """
+    recipients = ",".join([_json(r) for r in event.recipients])
+    head = (
+        f'{{"actor":{_json(event.actor)},"dedupe_key":{_json(event.dedupe_key)}'
+        f',"detail":{_json(event.detail)},"envelope":{_json(event.envelope)}'
+        f',"event":{_json(kind)}'
+    )
+    tail = (
+        f',"message_id":{_json(event.message_id)},"prev":{_json(prev)}'
+        f',"reason":{_json(event.reason)},"recipients":[{recipients}]'
+        f',"sender":{_json(event.sender)},"seq":{_json(seq)},"ts":{_json(ts)}'
+        f',"type":{_json(event.type)}}}'
+    )
+    return head.encode("utf-8"), tail.encode("utf-8")
 
 
 def build_many(
