@@ -280,10 +280,10 @@ def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]
 # record. The 13 keys of a body are fixed and sorted, so a body is written here
 # member by member, each value exactly as ``json.dumps`` (same options) writes it
 # inside an object: strings through ``encode_basestring`` (the function the C
-# encoder itself uses when ``ensure_ascii=False``), anything else (the envelope, or
-# an unexpected type) through one shared encoder with the options of
-# ``canonical_json``. tests/unit/test_record_bytes.py holds the plain definition
-# and checks the two agree byte for byte.
+# encoder itself uses when ``ensure_ascii=False``), the envelope (and anything
+# unexpected) through one shared encoder with the options of ``canonical_json``.
+# tests/unit/test_record_bytes.py holds the plain definition and checks that the
+# two agree byte for byte.
 
 _LEAF_PREFIX = hashlib.sha256(b"\x00")
 _ENCODER = json.JSONEncoder(
@@ -291,36 +291,99 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def _json(value: object) -> str:
-    """``value`` as canonical JSON text (a shortcut for the common types)."""
-    if type(value) is str:
-        return encode_basestring(value)
-    if value is None:
-        return "null"
-    if type(value) is int:
-        return int.__repr__(value)
-    return _ENCODER.encode(value)
-
-
 def _canonical_halves(
     seq: int, prev: str, ts: str, kind: str, event: AuditEvent
 ) -> tuple[bytes, bytes]:
-    """The canonical bytes of a record, cut where its line takes the ``hash`` member.
+    """The canonical bytes of a record, cut where its line takes the ``hash`` member."""
+    try:
+        return _halves_of_declared_types(seq, prev, ts, kind, event)
+    except TypeError:
+        # A field holding another type than declared (only an event built in the
+        # process can: the wire's are validated), or an envelope with no JSON form.
+        return _halves_of_any_types(seq, prev, ts, kind, event)
 
-    Keys in sorted order; ``"hash"`` would sort between ``"event"`` and
-    ``"message_id"`` (see the module docstring).
-    """
-    recipients = ",".join([_json(r) for r in event.recipients])
+
+def _halves_of_declared_types(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """The common case, inline (a function call per field costs as much as its
+    encoding): every text field holds a ``str`` or ``None``, ``seq`` an ``int``.
+    Raises ``TypeError`` otherwise (``encode_basestring`` takes only strings)."""
+    if type(seq) is not int:
+        raise TypeError("seq is not an int")
+    text = encode_basestring
+    detail, envelope, reason, sender, type_ = (
+        event.detail,
+        event.envelope,
+        event.reason,
+        event.sender,
+        event.type,
+    )
+    return _assemble(
+        actor=text(event.actor),
+        dedupe_key=text(event.dedupe_key),
+        detail="null" if detail is None else text(detail),
+        envelope="null" if envelope is None else _ENCODER.encode(envelope),
+        event=text(kind),
+        message_id=text(event.message_id),
+        prev=text(prev),
+        reason="null" if reason is None else text(reason),
+        recipients=",".join([text(r) for r in event.recipients]),
+        sender="null" if sender is None else text(sender),
+        seq=int.__repr__(seq),
+        ts=text(ts),
+        type_="null" if type_ is None else text(type_),
+    )
+
+
+def _halves_of_any_types(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """Any values: each written by the shared encoder, as ``json.dumps`` would."""
+    encode = _ENCODER.encode
+    return _assemble(
+        actor=encode(event.actor),
+        dedupe_key=encode(event.dedupe_key),
+        detail=encode(event.detail),
+        envelope=encode(event.envelope),
+        event=encode(kind),
+        message_id=encode(event.message_id),
+        prev=encode(prev),
+        reason=encode(event.reason),
+        recipients=",".join([encode(r) for r in event.recipients]),
+        sender=encode(event.sender),
+        seq=encode(seq),
+        ts=encode(ts),
+        type_=encode(event.type),
+    )
+
+
+def _assemble(
+    *,
+    actor: str,
+    dedupe_key: str,
+    detail: str,
+    envelope: str,
+    event: str,
+    message_id: str,
+    prev: str,
+    reason: str,
+    recipients: str,
+    sender: str,
+    seq: str,
+    ts: str,
+    type_: str,
+) -> tuple[bytes, bytes]:
+    """The body from its members' JSON texts, in sorted key order, in two halves:
+    ``"hash"`` sorts between ``"event"`` and ``"message_id"`` (module docstring)."""
     head = (
-        f'{{"actor":{_json(event.actor)},"dedupe_key":{_json(event.dedupe_key)}'
-        f',"detail":{_json(event.detail)},"envelope":{_json(event.envelope)}'
-        f',"event":{_json(kind)}'
+        f'{{"actor":{actor},"dedupe_key":{dedupe_key},"detail":{detail}'
+        f',"envelope":{envelope},"event":{event}'
     )
     tail = (
-        f',"message_id":{_json(event.message_id)},"prev":{_json(prev)}'
-        f',"reason":{_json(event.reason)},"recipients":[{recipients}]'
-        f',"sender":{_json(event.sender)},"seq":{_json(seq)},"ts":{_json(ts)}'
-        f',"type":{_json(event.type)}}}'
+        f',"message_id":{message_id},"prev":{prev},"reason":{reason}'
+        f',"recipients":[{recipients}],"sender":{sender},"seq":{seq},"ts":{ts}'
+        f',"type":{type_}}}'
     )
     return head.encode("utf-8"), tail.encode("utf-8")
 
