@@ -23,8 +23,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.core.events import AuditEvent, decode_batch
+from liaison.core.events import AuditEvent
 from liaison.ledger.checkpoints import Checkpoint
+from liaison.ledger.decode import decode_events
 from liaison.ledger.records import RecordError
 from liaison.ledger.store import Ledger, LedgerLockedError
 
@@ -80,7 +81,7 @@ def record_messages(
     decoded: list[tuple[int, list[AuditEvent]]] = []
     for tag, body in batch:
         try:
-            decoded.append((tag, decode_batch(body)))
+            decoded.append((tag, decode_events(body)))
         except (ValueError, KeyError, TypeError) as exc:
             reject(tag, f"malformed audit message: {str(exc)[:300]}")
     while decoded:
