@@ -49,11 +49,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from liaison.core.events import AuditEvent
 from schemas.envelope import canonical_json
@@ -113,9 +112,13 @@ def _format_utc(at: datetime, _fold: int) -> str:
     return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One line of the ledger, as data."""
+class Record(NamedTuple):
+    """One line of the ledger, as data.
+
+    A named tuple, immutable, because the writer makes one per event: a frozen
+    dataclass sets its fourteen fields one ``object.__setattr__`` at a time, which
+    cost as much as hashing the record (as for ``AuditEvent``).
+    """
 
     seq: int
     ts: str
