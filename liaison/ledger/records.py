@@ -61,6 +61,7 @@ from schemas.errors import LiaisonError
 ZERO_HASH = "0" * 64
 _HASH_MARK = b',"hash":"'
 _HASH_MEMBER_LEN = len(_HASH_MARK) + 64 + 1  # ,"hash":"<64 hex>"
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 FIELDS: tuple[str, ...] = (
     "actor",
@@ -93,6 +94,8 @@ def format_ts(at: datetime) -> str:
     """``at`` in UTC with microseconds and ``Z``: fixed width, so strings sort by time."""
     if at.tzinfo is None:
         raise RecordError("event time has no timezone")
+    if type(at) is not datetime:  # a subclass may compare or format otherwise
+        return at.astimezone(UTC).strftime(_TS_FORMAT)
     # The events of one message share their time: most calls are answered from the
     # cache. ``fold`` is part of the key because two datetimes that differ only by it
     # compare equal yet may be different instants (PEP 495); equal otherwise means
@@ -106,7 +109,7 @@ def _format_utc(at: datetime, _fold: int) -> str:
     if utc.year < 1000:
         # strftime's %Y does not pad years before 1000 on every platform (glibc
         # writes "1", not "0001"): keep whatever it wrote, as the ledger always did.
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return utc.strftime(_TS_FORMAT)
     # isoformat is several times faster than strftime and, for 4-digit years, writes
     # the same "YYYY-MM-DDTHH:MM:SS.ffffff" before its "+00:00".
     return utc.isoformat(timespec="microseconds")[:26] + "Z"

@@ -255,6 +255,20 @@ def test_equal_times_that_differ_by_fold_are_not_confused() -> None:
     assert format_ts(second) == reference_ts(second)
 
 
+class OddDatetime(datetime):
+    """A datetime subclass that writes itself otherwise (as some libraries' do)."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "odd"
+
+
+def test_datetime_subclasses_format_as_strftime_says() -> None:
+    """A subclass of datetime gets what strftime writes for it, not a shortcut's guess."""
+    at = OddDatetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    assert format_ts(at) == reference_ts(at) == "2026-03-01T09:30:00.000000Z"
+    assert_same(0, PREV, make_event(EventKind.ROUTED, "m", at=at))
+
+
 def test_naive_time_is_refused() -> None:
     """An event time with no timezone cannot be put in UTC: refused."""
     with pytest.raises(RecordError, match="no timezone"):
