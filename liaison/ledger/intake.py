@@ -15,16 +15,19 @@ only:
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from liaison.core.events import AuditEvent, decode_batch
+from liaison.core.events import AuditEvent
 from liaison.ledger.checkpoints import Checkpoint
+from liaison.ledger.decode import decode_events
 from liaison.ledger.records import RecordError
 from liaison.ledger.store import Ledger, LedgerLockedError
 
@@ -77,10 +80,38 @@ def record_messages(
     A :class:`~liaison.ledger.store.LedgerError` (the disk refused) propagates: then
     nothing of the batch may be acked.
     """
+    with _cycle_collector_paused():
+        return _record(ledger, batch, reject)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the duration (if it was on).
+
+    A batch makes several containers per event (the parsed JSON, the events, the
+    records), all alive until the batch is done and none in a reference cycle, so
+    the collector ran every 700 of them for nothing: 8-10 us per routed message,
+    against about 2 us for the one collection when it is back on. Reference
+    counting frees everything as usual; a cycle made meanwhile waits for that
+    collection.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _record(
+    ledger: Ledger, batch: Sequence[Delivery], reject: Callable[[int, str], None]
+) -> Recorded:
     decoded: list[tuple[int, list[AuditEvent]]] = []
     for tag, body in batch:
         try:
-            decoded.append((tag, decode_batch(body)))
+            decoded.append((tag, decode_events(body)))
         except (ValueError, KeyError, TypeError) as exc:
             reject(tag, f"malformed audit message: {str(exc)[:300]}")
     while decoded:

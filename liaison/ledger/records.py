@@ -49,9 +49,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple
 
 from liaison.core.events import AuditEvent
 from schemas.envelope import canonical_json
@@ -60,7 +61,7 @@ from schemas.errors import LiaisonError
 ZERO_HASH = "0" * 64
 _HASH_MARK = b',"hash":"'
 _HASH_MEMBER_LEN = len(_HASH_MARK) + 64 + 1  # ,"hash":"<64 hex>"
-_INSERT_MARK = b',"message_id":'
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 FIELDS: tuple[str, ...] = (
     "actor",
@@ -93,12 +94,34 @@ def format_ts(at: datetime) -> str:
     """``at`` in UTC with microseconds and ``Z``: fixed width, so strings sort by time."""
     if at.tzinfo is None:
         raise RecordError("event time has no timezone")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if type(at) is not datetime:  # a subclass may compare or format otherwise
+        return at.astimezone(UTC).strftime(_TS_FORMAT)
+    # The events of one message share their time: most calls are answered from the
+    # cache. ``fold`` is part of the key because two datetimes that differ only by it
+    # compare equal yet may be different instants (PEP 495); equal otherwise means
+    # the same instant, hence the same string.
+    return _format_utc(at, at.fold)
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One line of the ledger, as data."""
+@lru_cache(maxsize=256)
+def _format_utc(at: datetime, _fold: int) -> str:
+    utc = at.astimezone(UTC)
+    if utc.year < 1000:
+        # strftime's %Y does not pad years before 1000 on every platform (glibc
+        # writes "1", not "0001"): keep whatever it wrote, as the ledger always did.
+        return utc.strftime(_TS_FORMAT)
+    # isoformat is several times faster than strftime and, for 4-digit years, writes
+    # the same "YYYY-MM-DDTHH:MM:SS.ffffff" before its "+00:00".
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+class Record(NamedTuple):
+    """One line of the ledger, as data.
+
+    A named tuple, immutable, because the writer makes one per event: a frozen
+    dataclass sets its fourteen fields one ``object.__setattr__`` at a time, which
+    cost as much as hashing the record (as for ``AuditEvent``).
+    """
 
     seq: int
     ts: str
@@ -226,35 +249,22 @@ def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]
         raise RecordError(
             f"event {event.dedupe_key!r}: {exc}", dedupe_key=event.dedupe_key
         ) from None
-    body: dict[str, Any] = {
-        "actor": event.actor,
-        "dedupe_key": event.dedupe_key,
-        "detail": event.detail,
-        "envelope": event.envelope,
-        "event": str(event.event),
-        "message_id": event.message_id,
-        "prev": prev,
-        "reason": event.reason,
-        "recipients": list(event.recipients),
-        "sender": event.sender,
-        "seq": seq,
-        "ts": ts,
-        "type": event.type,
-    }
+    kind = str(event.event)
     try:
-        data = canonical_json(body)
+        head, tail = _canonical_halves(seq, prev, ts, kind, event)
     except (ValueError, TypeError) as exc:
         raise RecordError(
             f"event {event.dedupe_key!r} cannot be serialised: {exc}", dedupe_key=event.dedupe_key
         ) from None
+    data = head + tail
     digest = hashlib.sha256(data).hexdigest()
-    cut = data.rfind(_INSERT_MARK)
-    line = data[:cut] + _HASH_MARK + digest.encode("ascii") + b'"' + data[cut:] + b"\n"
-    leaf = hashlib.sha256(b"\x00" + data).digest()
+    line = b"".join((head, _HASH_MARK, digest.encode("ascii"), b'"', tail, b"\n"))
+    leaf = _LEAF_PREFIX.copy()
+    leaf.update(data)
     record = Record(
         seq=seq,
         ts=ts,
-        event=str(event.event),
+        event=kind,
         message_id=event.message_id,
         type=event.type,
         sender=event.sender,
@@ -267,7 +277,121 @@ def build(seq: int, prev: str, event: AuditEvent) -> tuple[Record, bytes, bytes]
         prev=prev,
         hash=digest,
     )
-    return record, line, leaf
+    return record, line, leaf.digest()
+
+
+# -- canonical bytes without json.dumps per record -----------------------------------
+#
+# ``canonical_json(body)`` spends as long setting up its encoder as encoding a small
+# record. The 13 keys of a body are fixed and sorted, so a body is written here
+# member by member, each value exactly as ``json.dumps`` (same options) writes it
+# inside an object: strings through ``encode_basestring`` (the function the C
+# encoder itself uses when ``ensure_ascii=False``), the envelope (and anything
+# unexpected) through one shared encoder with the options of ``canonical_json``.
+# tests/unit/test_record_bytes.py holds the plain definition and checks that the
+# two agree byte for byte.
+
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _canonical_halves(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """The canonical bytes of a record, cut where its line takes the ``hash`` member."""
+    try:
+        return _halves_of_declared_types(seq, prev, ts, kind, event)
+    except TypeError:
+        # A field holding another type than declared (only an event built in the
+        # process can: the wire's are validated), or an envelope with no JSON form.
+        return _halves_of_any_types(seq, prev, ts, kind, event)
+
+
+def _halves_of_declared_types(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """The common case, inline (a function call per field costs as much as its
+    encoding): every text field holds a ``str`` or ``None``, ``seq`` an ``int``.
+    Raises ``TypeError`` otherwise (``encode_basestring`` takes only strings)."""
+    if type(seq) is not int:
+        raise TypeError("seq is not an int")
+    text = encode_basestring
+    detail, envelope, reason, sender, type_ = (
+        event.detail,
+        event.envelope,
+        event.reason,
+        event.sender,
+        event.type,
+    )
+    return _assemble(
+        actor=text(event.actor),
+        dedupe_key=text(event.dedupe_key),
+        detail="null" if detail is None else text(detail),
+        envelope="null" if envelope is None else _ENCODER.encode(envelope),
+        event=text(kind),
+        message_id=text(event.message_id),
+        prev=text(prev),
+        reason="null" if reason is None else text(reason),
+        recipients=",".join([text(r) for r in event.recipients]),
+        sender="null" if sender is None else text(sender),
+        seq=int.__repr__(seq),
+        ts=text(ts),
+        type_="null" if type_ is None else text(type_),
+    )
+
+
+def _halves_of_any_types(
+    seq: int, prev: str, ts: str, kind: str, event: AuditEvent
+) -> tuple[bytes, bytes]:
+    """Any values: each written by the shared encoder, as ``json.dumps`` would."""
+    encode = _ENCODER.encode
+    return _assemble(
+        actor=encode(event.actor),
+        dedupe_key=encode(event.dedupe_key),
+        detail=encode(event.detail),
+        envelope=encode(event.envelope),
+        event=encode(kind),
+        message_id=encode(event.message_id),
+        prev=encode(prev),
+        reason=encode(event.reason),
+        recipients=",".join([encode(r) for r in event.recipients]),
+        sender=encode(event.sender),
+        seq=encode(seq),
+        ts=encode(ts),
+        type_=encode(event.type),
+    )
+
+
+def _assemble(
+    *,
+    actor: str,
+    dedupe_key: str,
+    detail: str,
+    envelope: str,
+    event: str,
+    message_id: str,
+    prev: str,
+    reason: str,
+    recipients: str,
+    sender: str,
+    seq: str,
+    ts: str,
+    type_: str,
+) -> tuple[bytes, bytes]:
+    """The body from its members' JSON texts, in sorted key order, in two halves:
+    ``"hash"`` sorts between ``"event"`` and ``"message_id"`` (module docstring)."""
+    head = (
+        f'{{"actor":{actor},"dedupe_key":{dedupe_key},"detail":{detail}'
+        f',"envelope":{envelope},"event":{event}'
+    )
+    tail = (
+        f',"message_id":{message_id},"prev":{prev},"reason":{reason}'
+        f',"recipients":[{recipients}],"sender":{sender},"seq":{seq},"ts":{ts}'
+        f',"type":{type_}}}'
+    )
+    return head.encode("utf-8"), tail.encode("utf-8")
 
 
 def build_many(
