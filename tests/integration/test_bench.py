@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from liaison.devtools.bench.audit import run_audit_bench
 from liaison.devtools.bench.hub import run_bench
 from liaison.settings import Settings
 
@@ -48,3 +49,13 @@ def test_bench_with_two_routers(settings: Settings) -> None:
     for rate in (*result.per_router_msgs_per_s, result.router_msgs_per_s):
         assert math.isfinite(rate) and rate > 0
     assert result.latency_samples == 100
+
+
+def test_bench_audit_replays_what_it_wrote(settings: Settings) -> None:
+    """`liaison bench audit`, small: appends, verification and a replay of every message."""
+    figures = run_audit_bench(settings, records=2_000, replays=300)
+
+    for key in ("append_per_s", "verify_per_s", "replay_per_s"):
+        value = figures[key]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, key
+    assert figures["replays"] == 300

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from liaison.adapters.connections import connection_parameters
 from liaison.adapters.management import Management
 from liaison.adapters.replay import plan_replays, publish_replays
+from liaison.core import dedupe
 from liaison.core.events import EventKind, make_event
 from liaison.devtools.bench.ledger_speed import bench_audit, build_ledger
 from liaison.ledger.keys import load_or_create
@@ -92,17 +93,26 @@ def _replay_rate(settings: Settings, directory: Path, n: int) -> float:
         batch = []
         for _ in range(n):
             envelope = template.model_copy(update={"message_id": uuid.uuid4()})
+            # Keyed as the router keys them: replay selects only messages with a
+            # ``routed`` record for the same id, sender and bytes.
+            key = dedupe.routed(dedupe.owner(envelope.sender, envelope.encode()), "")
+            facts: dict[str, Any] = {
+                "type": envelope.type,
+                "sender": envelope.sender,
+                "recipients": envelope.recipients,
+            }
+            message_id = str(envelope.message_id)
             batch.append(
                 make_event(
                     EventKind.RECEIVED,
-                    str(envelope.message_id),
-                    type=envelope.type,
-                    sender=envelope.sender,
-                    recipients=envelope.recipients,
+                    message_id,
+                    discriminator=key,
                     envelope=envelope.to_jsonable(),
+                    **facts,
                 )
             )
-            if len(batch) == 1000:
+            batch.append(make_event(EventKind.ROUTED, message_id, discriminator=key, **facts))
+            if len(batch) >= 1000:
                 ledger.append(batch)
                 batch = []
         ledger.append(batch)
