@@ -112,8 +112,12 @@ def _record(
     for tag, body in batch:
         try:
             decoded.append((tag, decode_events(body)))
-        except (ValueError, KeyError, TypeError) as exc:
-            reject(tag, f"malformed audit message: {str(exc)[:300]}")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            # RecursionError: a body nested deeper than the parser's stack (only the
+            # hub can publish to hub.audit, but a malformed message must not stop
+            # the writer in a redelivery loop).
+            reason = str(exc)[:300] or type(exc).__name__
+            reject(tag, f"malformed audit message: {reason}")
     while decoded:
         events = [event for _, group in decoded for event in group]
         try:

@@ -94,13 +94,18 @@ def format_ts(at: datetime) -> str:
     """``at`` in UTC with microseconds and ``Z``: fixed width, so strings sort by time."""
     if at.tzinfo is None:
         raise RecordError("event time has no timezone")
-    if type(at) is not datetime:  # a subclass may compare or format otherwise
-        return at.astimezone(UTC).strftime(_TS_FORMAT)
-    # The events of one message share their time: most calls are answered from the
-    # cache. ``fold`` is part of the key because two datetimes that differ only by it
-    # compare equal yet may be different instants (PEP 495); equal otherwise means
-    # the same instant, hence the same string.
-    return _format_utc(at, at.fold)
+    try:
+        if type(at) is not datetime:  # a subclass may compare or format otherwise
+            return at.astimezone(UTC).strftime(_TS_FORMAT)
+        # The events of one message share their time: most calls are answered from the
+        # cache. ``fold`` is part of the key because two datetimes that differ only by it
+        # compare equal yet may be different instants (PEP 495); equal otherwise means
+        # the same instant, hence the same string.
+        return _format_utc(at, at.fold)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 has no UTC equivalent Python can hold: a refusal
+        # (the message is dead-lettered), not a crash the redelivery would repeat.
+        raise RecordError(f"event time {at.isoformat()} is outside the UTC range") from None
 
 
 @lru_cache(maxsize=256)

@@ -81,6 +81,23 @@ class TestCommit:
         assert channel.acks == [(3, True)]
         assert ledger.size == 2
 
+    def test_out_of_range_time_and_deep_nesting_are_dead_lettered(
+        self, setup: tuple[AuditWriter, Ledger, FakeChannel]
+    ) -> None:
+        """A time with no UTC equivalent, a body nested past the parser's stack: refused,
+        each alone, and the writer goes on (it once crashed, and crashed again on each
+        redelivery)."""
+        writer, ledger, channel = setup
+        early = (
+            b'{"events":[{"event":"routed","dedupe_key":"routed:e","message_id":"e",'
+            b'"at":"0001-01-01T00:00:00+01:00"}]}'
+        )
+        deep = b'{"events":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        writer._commit(channel, ledger, [(1, body("a")), (2, early), (3, deep), (4, body("d"))])
+        assert sorted(channel.nacks) == [(2, False), (3, False)]
+        assert channel.acks == [(4, True)]
+        assert ledger.size == 2
+
     def test_only_malformed(self, setup: tuple[AuditWriter, Ledger, FakeChannel]) -> None:
         """A batch of nothing but garbage acks nothing and writes nothing."""
         writer, ledger, channel = setup
