@@ -232,9 +232,13 @@ class RouterState:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = context
-        #: The consumer's prefetch: with that many messages unacked the broker sends no
-        #: more, so a waiting audit batch goes at once instead of after the delay.
-        self._prefetch = prefetch
+        #: A waiting audit batch goes at once when it holds this many messages: at most
+        #: ``AUDIT_BATCH_MAX``, and half the consumer's prefetch, since with the whole
+        #: window unacked the broker sends nothing more and waiting would only stall
+        #: (prefetch 1: every message at once).
+        self._batch_full = (
+            AUDIT_BATCH_MAX if prefetch is None else max(1, min(AUDIT_BATCH_MAX, prefetch // 2))
+        )
         self._observer = observer
         self._clock = clock
         self._monotonic = monotonic
@@ -396,8 +400,7 @@ class RouterState:
             if entry.pending:
                 return
         self._audit_batch.append(entry)
-        window_full = self._prefetch is not None and len(self._entries) >= self._prefetch
-        if len(self._audit_batch) >= AUDIT_BATCH_MAX or window_full or self.draining:
+        if len(self._audit_batch) >= self._batch_full or self.draining:
             self._flush(commands)
         elif not self._flush_scheduled:
             self._flush_scheduled = True

@@ -425,17 +425,30 @@ class TestAuditFlushTiming:
         assert len(decode_batch(rest.out.body)) == 10 * 3  # the ten after the full batch
         assert not [c for c in state.on_flush() if isinstance(c, Publish)]
 
-    def test_a_full_prefetch_window_flushes_at_once(self) -> None:
-        """With every message the broker may send unacked, waiting would only stall."""
-        channel = FakeChannel(RouterState(context(), dedupe_window=1000, prefetch=2))
-        for tag in (1, 2):
+    def test_half_the_prefetch_window_flushes_at_once(self) -> None:
+        """With half the messages the broker may send waiting, waiting longer would stall."""
+        channel = FakeChannel(RouterState(context(), dedupe_window=1000, prefetch=4))
+        for tag in (1, 2, 3):
             channel.deliver(tag, letter("gs-archives"))
+        first = [p.seq for p in channel.published.values()][:2]  # message 1's two copies
+        for seq in first:
+            channel.confirm(seq)
+        assert channel.flush_pending  # one message waiting: the timer
         channel.confirm(max(channel.unconfirmed), multiple=True)
         audits = [c for c in channel.published.values() if c.content_type == AUDIT_CONTENT_TYPE]
-        assert audits and not channel.flush_pending  # published without waiting for a timer
-        for audit in audits:
-            channel.confirm(audit.seq)
-        assert channel.acked_tags() == {1, 2}
+        assert len(audits) == 1  # the second finished message made two of four: at once
+        assert len(decode_batch(audits[0].out.body)) == 2 * 3
+        channel.settle()
+        assert channel.acked_tags() == {1, 2, 3}
+
+    def test_prefetch_one_never_waits(self) -> None:
+        channel = FakeChannel(RouterState(context(), dedupe_window=1000, prefetch=1))
+        channel.deliver(1, letter("gs-archives"))
+        channel.confirm(max(channel.unconfirmed), multiple=True)
+        (audit,) = (c for c in channel.published.values() if c.content_type == AUDIT_CONTENT_TYPE)
+        assert not channel.flush_pending
+        channel.confirm(audit.seq)
+        assert channel.acks == [(1, True)]
 
     def test_a_drain_flushes_what_waits(self, channel: FakeChannel) -> None:
         commands = channel.deliver(1, letter("gs-archives"))
