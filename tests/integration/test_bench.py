@@ -28,6 +28,7 @@ def test_bench_reports_what_it_measured(settings: Settings) -> None:
     assert result.routers == 1 and len(result.per_router_msgs_per_s) == 1
     assert result.latency_samples == 200  # rate x seconds, every one arrived
     assert 0 < result.latency_p50_ms <= result.latency_p99_ms <= result.latency_max_ms
+    assert 0 < result.raw_latency_p50_ms <= result.raw_latency_p99_ms  # the same load, raw
     assert len(result.router_rss_mb) == 3 and all(mb > 0 for mb in result.router_rss_mb)
     assert result.router_peak_rss_mb >= max(result.router_rss_mb)
     # CPU per message of each process, read from /proc (the broker runs on this machine).

@@ -71,6 +71,9 @@ class BenchResult:
     latency_p99_ms: float
     latency_max_ms: float
     latency_samples: int
+    #: The same paced load through the raw forwarder (first round): the broker's share.
+    raw_latency_p50_ms: float
+    raw_latency_p99_ms: float
     router_peak_rss_mb: float
     #: Router RSS at its first ack, half-way and at the end of the first round.
     router_rss_mb: tuple[float, ...]
@@ -149,6 +152,7 @@ def run_bench(
     router_runs: list[float] = []
     first_side: list[str] = []
     latencies: list[float] = []
+    raw_latencies: list[float] = []
     rss: list[float] = []
     per_router: list[float] = []
     raw_cpu: list[dict[str, float | None]] = []
@@ -159,9 +163,12 @@ def run_bench(
         first_side.append(sides[0])
         for side in sides:
             if side == "raw":
-                raw_rate_, cpu = _raw_side(settings, bodies)
-                raw_runs.append(raw_rate_)
-                raw_cpu.append(cpu)
+                paced = (rate, seconds, payload_bytes) if round_ == 0 else None
+                raw = _raw_side(settings, bodies, latency=paced)
+                raw_runs.append(raw.rate)
+                raw_cpu.append(raw.cpu_us)
+                if round_ == 0:
+                    raw_latencies = sorted(raw.latencies)
                 continue
             timed = _router_side(
                 settings,
@@ -194,6 +201,8 @@ def run_bench(
         latency_p99_ms=round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         latency_max_ms=round(latencies[-1], 2),
         latency_samples=len(latencies),
+        raw_latency_p50_ms=round(statistics.median(raw_latencies), 2),
+        raw_latency_p99_ms=round(raw_latencies[int(0.99 * (len(raw_latencies) - 1))], 2),
         router_peak_rss_mb=peak,
         router_rss_mb=tuple(rss),
         router_cpu_us_per_msg=_median_each(router_cpu),
@@ -214,8 +223,17 @@ def _median_each(runs: list[dict[str, float | None]]) -> dict[str, float | None]
     return out
 
 
-def _raw_side(settings: Settings, bodies: list[bytes]) -> tuple[float, dict[str, float | None]]:
-    """The raw forwarder's rate, on a vhost of its own: its own quorum queues."""
+@dataclass(frozen=True)
+class _RawTimed:
+    rate: float
+    cpu_us: dict[str, float | None]
+    latencies: list[float]
+
+
+def _raw_side(
+    settings: Settings, bodies: list[bytes], *, latency: tuple[int, float, int] | None
+) -> _RawTimed:
+    """The raw forwarder's rate (and latency), on a vhost of its own: its own quorum queues."""
     with scratch_vhost(settings, "raw") as bench:
         connection = pika.BlockingConnection(connection_parameters(bench))
         channel = connection.channel()
@@ -238,7 +256,15 @@ def _raw_side(settings: Settings, bodies: list[bytes]) -> tuple[float, dict[str,
         try:
             rate = watch.wait(len(bodies))[0]
             meter.stop()
-            return rate, {"raw": watch.cpu_us_per_message(), **meter.per_message_us(len(bodies))}
+            cpu = {"raw": watch.cpu_us_per_message(), **meter.per_message_us(len(bodies))}
+            latencies: list[float] = []
+            if latency is not None:
+                # The same paced load, through the forwarder: what the broker and a
+                # plain pika forwarder take on this machine, beside the router's figure.
+                purge(connection_parameters(bench), RAW_OUT)
+                url, user = bench.amqp_url, bench.hub_user
+                latencies = _paced(bench, url, user, "", RAW_IN, RAW_OUT, *latency)
+            return _RawTimed(rate, cpu, latencies)
         finally:
             stop_process(raw)
 
@@ -340,14 +366,38 @@ def _wait_for_consumer(
 def _latency(
     bench: Settings, sender_url: str, user: str, rate: int, seconds: float, payload_bytes: int
 ) -> list[float]:
-    """Offer ``rate`` msg/s for ``seconds``; milliseconds from created_at to the inbox."""
+    """Offer ``rate`` msg/s of letters to the hub for ``seconds``; ms from created_at to inbox."""
+    return _paced(
+        bench,
+        sender_url,
+        user,
+        wire.INGRESS_EXCHANGE,
+        "correspondence.letter",
+        wire.inbox_queue(RECIPIENT),
+        rate,
+        seconds,
+        payload_bytes,
+    )
+
+
+def _paced(
+    bench: Settings,
+    sender_url: str,
+    user: str,
+    exchange: str,
+    routing_key: str,
+    queue: str,
+    rate: int,
+    seconds: float,
+    payload_bytes: int,
+) -> list[float]:
     total = int(rate * seconds)
     received = PacedRun(
         publish_params=connection_parameters(bench, sender_url),
         consume_params=connection_parameters(bench),
-        exchange=wire.INGRESS_EXCHANGE,
-        routing_key="correspondence.letter",
-        inbox=wire.inbox_queue(RECIPIENT),
+        exchange=exchange,
+        routing_key=routing_key,
+        inbox=queue,
         properties=_props(user),
         body=_FreshLetters(payload_bytes),
         rate=rate,
