@@ -93,8 +93,17 @@ def search(directory: Path, where: Filter) -> Iterator[Record]:
 
 
 def history(directory: Path, message_id: str) -> list[Record]:
-    """One message's timeline: every record about ``message_id``, in log order."""
-    return list(search(directory, Filter(message_id=message_id)))
+    """One message's timeline: every record about ``message_id``, by the time each
+    thing happened, ties in log order.
+
+    Log order alone is the order records reached the writer, and two publishers race
+    there: the router's ``received``/``routed``/``delivered`` travel in an audit batch
+    that may wait a few milliseconds for company, while a consumer that gave up at
+    once has its ``parked`` recorded through the retry relay first. Each record's
+    time is when its event happened (the router's three share the decision's time).
+    """
+    records = list(search(directory, Filter(message_id=message_id)))
+    return sorted(records, key=lambda record: (record.ts, record.seq))
 
 
 def replay_selection(directory: Path, where: Filter) -> Iterator[Record]:

@@ -185,6 +185,23 @@ class TestQuery:
         timeline = query.history(audit_dir, "00000000-0000-4000-8000-000000000002")
         assert [r.event for r in timeline] == ["received", "routed", "delivered"]
 
+    def test_history_follows_event_time_not_arrival(
+        self, tmp_path: Path, key: Ed25519PrivateKey
+    ) -> None:
+        """A consumer's give-up recorded before the router's batch: shown after it."""
+        decided, gave_up = BASE, BASE + timedelta(milliseconds=30)
+        with Ledger.open(tmp_path / "race", key=key) as ledger:
+            ledger.append([make_event(EventKind.PARKED, "m", discriminator="c", at=gave_up)])
+            ledger.append(
+                [
+                    make_event(kind, "m", discriminator="r", at=decided)
+                    for kind in (EventKind.RECEIVED, EventKind.ROUTED, EventKind.DELIVERED)
+                ]
+            )
+        timeline = query.history(tmp_path / "race", "m")
+        assert [r.event for r in timeline] == ["received", "routed", "delivered", "parked"]
+        assert [r.seq for r in timeline] == [1, 2, 3, 0]  # the log keeps arrival order
+
     @pytest.mark.parametrize(
         ("criteria", "expected"),
         [
