@@ -54,6 +54,8 @@ def show(obj: Context, reference: str, as_json: bool) -> None:
     """One file's timeline, contributions and anomalies, each linked to its message."""
     from liaison.procedures import case_store  # noqa: PLC0415
     from liaison.procedures.bootstrap import policy  # noqa: PLC0415
+    from liaison.procedures.treaties import first_vote_on, second_vote_from  # noqa: PLC0415
+    from schemas.treaties import TreatyStep  # noqa: PLC0415
 
     roles = case_store.treaty_policy(policy(obj.settings)).roles
     with _store(obj) as store, store.reading() as db:
@@ -70,6 +72,11 @@ def show(obj: Context, reference: str, as_json: bool) -> None:
         f"  at {step} since {file.since:%Y-%m-%d %H:%M}Z, waiting on "
         f"{', '.join(file.waiting_on(roles)) or 'nobody'}"
     )
+    if file.step is TreatyStep.APPROVED_BY_CHAMBER:
+        click.echo(
+            f"  first vote on {first_vote_on(file)}: a second vote, if the Council "
+            f"of State does not dispense with it, not before {second_vote_from(file)}"
+        )
     for c in file.contributions:
         state = (
             f"given {c.given_at:%Y-%m-%d}"

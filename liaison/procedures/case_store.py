@@ -201,6 +201,7 @@ def treaty_to_json(file: treaties.TreatyFile) -> dict[str, Any]:
         "opened_at": file.opened_at.isoformat(),
         "step": file.step.value if file.step is not None else None,
         "since": file.since.isoformat(),
+        "first_vote_on": _iso(file.first_vote_on),
         "anomalies": file.anomalies,
         "contributions": [
             {
@@ -236,6 +237,7 @@ def treaty_from_json(data: dict[str, Any]) -> treaties.TreatyFile:
         opened_at=datetime.fromisoformat(data["opened_at"]),
         step=TreatyStep(data["step"]) if data["step"] else None,
         since=datetime.fromisoformat(data["since"]),
+        first_vote_on=_day(data.get("first_vote_on")),
         anomalies=data["anomalies"],
         contributions=tuple(
             treaties.Contribution(
@@ -331,12 +333,16 @@ def question_from_json(data: dict[str, Any]) -> questions.QuestionCase:
     )
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _iso(moment: date | datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
 
 
 __all__ = [

@@ -163,6 +163,8 @@ def _apply(
     if step is TreatyStep.SECOND_VOTE_HELD:
         _check_second_vote(file, envelope)
     moved = replace(file, step=step, since=now)
+    if step is TreatyStep.APPROVED_BY_CHAMBER:
+        moved = replace(moved, first_vote_on=_first_vote_day(file, envelope))
     return _moved(policy, file, _log(moved, envelope, step.value))
 
 
@@ -214,26 +216,51 @@ def add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, last))
 
 
-def second_vote_from(file: TreatyFile) -> date:
-    """The first day the second vote may be held: three months after the first vote.
+def vote_day(envelope: Envelope[Payload]) -> date:
+    """The day (in Luxembourg) a vote message says the vote was held.
 
-    The first vote is the day (in Luxembourg) the file reached ``approved_by_chamber``.
+    The earlier of the day it was sent and the day it names (``voted_on``, or a
+    declared step's ``reached_on``): a message sent some days after the sitting dates
+    the vote by the sitting, and a date in the future (which the router cannot refuse
+    inside a payload) counts as the day it was sent.
     """
-    return add_months(local_date(file.since), SECOND_VOTE_MONTHS)
+    day = local_date(envelope.created_at)
+    payload = envelope.payload
+    if isinstance(payload, ChamberVoteV2):
+        return min(day, payload.voted_on)
+    if isinstance(payload, TreatyStageReached):
+        return min(day, payload.reached_on)
+    return day
+
+
+def _first_vote_day(file: TreatyFile, envelope: Envelope[Payload]) -> date:
+    # Not before the day the file reached the step the vote follows: a backdated first
+    # vote does not bring the second one forward.
+    return max(vote_day(envelope), local_date(file.since))
+
+
+def first_vote_on(file: TreatyFile) -> date:
+    """The day of the Chamber's first vote on a file past it.
+
+    Files stored before the day was kept fall back to the day the file reached
+    ``approved_by_chamber`` (the vote message's sending day).
+    """
+    return file.first_vote_on if file.first_vote_on is not None else local_date(file.since)
+
+
+def second_vote_from(file: TreatyFile) -> date:
+    """The first day the second vote may be held: three months after the first vote."""
+    return add_months(first_vote_on(file), SECOND_VOTE_MONTHS)
 
 
 def _check_second_vote(file: TreatyFile, envelope: Envelope[Payload]) -> None:
-    # The vote's day is the earlier of the day it was sent and the day it names: a date
-    # in the future (which the router cannot refuse inside a payload) opens nothing early.
-    held = local_date(envelope.created_at)
-    if isinstance(envelope.payload, ChamberVoteV2):
-        held = min(held, envelope.payload.voted_on)
+    held = vote_day(envelope)
     earliest = second_vote_from(file)
     if held < earliest:
-        first = local_date(file.since)
         raise _RefusedError(
             f"second_vote_held on {held} is too early: the second vote comes at least "
-            f"{SECOND_VOTE_MONTHS} months after the first ({first}), so not before {earliest}"
+            f"{SECOND_VOTE_MONTHS} months after the first ({first_vote_on(file)}), "
+            f"so not before {earliest}"
         )
 
 
@@ -416,10 +443,12 @@ __all__ = [
     "TreatyPolicy",
     "add_months",
     "escalate_treaty",
+    "first_vote_on",
     "fold_treaty",
     "next_steps",
     "reference_of",
     "refusal",
     "second_vote_from",
     "step_deadline",
+    "vote_day",
 ]

@@ -7,7 +7,7 @@ the CLI and the views can use the file without the fold's rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from liaison.procedures.calendar import Duration
@@ -111,6 +111,9 @@ class TreatyFile:
     contributions: tuple[Contribution, ...] = ()
     timeline: tuple[Entry, ...] = ()
     anomalies: int = 0
+    #: The day (in Luxembourg) of the Chamber's first vote, once the file is past it;
+    #: None on files stored before it was kept (their ``since`` dates the first vote).
+    first_vote_on: date | None = None
 
     @property
     def missing(self) -> tuple[Contribution, ...]:

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from liaison.cli import main
 from liaison.procedures import case_store, core
 from liaison.procedures import tables as t
 from liaison.procedures.bootstrap import policy as build_policy
@@ -45,7 +47,7 @@ def outbox(store: Store) -> list[Envelope[Payload]]:
     return [REGISTRY.decode(row.body) for row in store.unsent()]
 
 
-def opened() -> Envelope[Payload]:
+def opened(at: datetime = T0) -> Envelope[Payload]:
     return env(
         TreatyFileOpened(
             treaty_reference="TR-9",
@@ -55,6 +57,7 @@ def opened() -> Envelope[Payload]:
             signed_on=date(2026, 11, 2),
         ),
         "gs-treaties",
+        at,
     )
 
 
@@ -117,7 +120,7 @@ def declared(step: TreatyStep, at: datetime = T0) -> Envelope[Payload]:
     return env(payload, "gs-treaties", at)
 
 
-def chamber_vote(at: datetime) -> Envelope[Payload]:
+def chamber_vote(at: datetime, voted_on: date | None = None) -> Envelope[Payload]:
     payload = ChamberVoteV2(
         bill_number="8601",
         title="Projet de loi 8601",
@@ -125,13 +128,52 @@ def chamber_vote(at: datetime) -> Envelope[Payload]:
         votes_against=0,
         abstentions=4,
         outcome=VoteOutcome.ADOPTED,
-        voted_on=at.date(),
+        voted_on=voted_on or at.date(),
         treaty_reference="TR-9",
     )
     return env(payload, "chamber", at)
 
 
 class TestTreatyRules:
+    def test_a_first_vote_reported_late_is_stored_with_the_day_of_the_sitting(
+        self, store: Store, database_url: str
+    ) -> None:
+        """Voted on 30 November, told on 10 December: the file keeps 30 November."""
+        steps = [
+            TreatyStep.SUBMITTED,
+            TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL,
+            TreatyStep.BILL_OF_APPROVAL_TABLED,
+            TreatyStep.COUNCIL_OF_STATE_OPINION,
+        ]
+        opinion = T0 - timedelta(days=20)
+        store.consume_many(
+            POLICY,
+            [(opened(opinion), None), *((declared(step, opinion), None) for step in steps)],
+            stamp=opinion,
+        )
+        told = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
+        store.consume(POLICY, chamber_vote(told, voted_on=date(2026, 11, 30)), stamp=told)
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is TreatyStep.APPROVED_BY_CHAMBER
+        assert file.first_vote_on == date(2026, 11, 30)
+        shown = CliRunner().invoke(
+            main,
+            ["treaties", "show", "TR-9"],
+            env={"LIAISON_PROCEDURES_DATABASE_URL": database_url},
+        )
+        assert shown.exit_code == 0, shown.output
+        assert (
+            "first vote on 2026-11-30: a second vote, if the Council of State does not "
+            "dispense with it, not before 2027-02-28"
+        ) in shown.output
+        on_time = datetime(2027, 2, 28, 10, 0, tzinfo=UTC)
+        store.consume(POLICY, chamber_vote(on_time), stamp=on_time)
+        with store.reading() as db:
+            file = case_store.load_treaty(db, "TR-9")
+        assert file is not None and file.step is TreatyStep.SECOND_VOTE_HELD
+        assert outbox(store) == []
+
     def test_a_second_vote_too_early_is_an_anomaly_three_months_on_it_is_held(
         self, store: Store
     ) -> None:

@@ -21,8 +21,10 @@ from liaison.procedures.treaties import (
     TreatyPolicy,
     add_months,
     escalate_treaty,
+    first_vote_on,
     fold_treaty,
     next_steps,
+    second_vote_from,
     step_deadline,
 )
 from schemas.chamber import ChamberVoteV2, VoteOutcome
@@ -505,6 +507,64 @@ class TestSecondVote:
         declared_early = declared(TreatyStep.SECOND_VOTE_HELD, at=sent)
         effects = fold_treaty(POLICY, file, declared_early, stamp=sent)
         assert "too early" in anomaly(effects).reason
+
+
+class TestFirstVoteDay:
+    """The three months count from the day the Chamber voted, not the day it said so."""
+
+    OPINION = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # the file reached the opinion
+
+    def at_opinion(self) -> TreatyFile:
+        return replace(at_step(TreatyStep.COUNCIL_OF_STATE_OPINION), since=self.OPINION)
+
+    def first_vote(self, sent: datetime, voted_on: date) -> TreatyFile:
+        file = self.at_opinion()
+        effects = fold_treaty(POLICY, file, vote_at(sent, voted_on), stamp=sent)
+        assert not effects.messages and effects.file is not None
+        assert effects.file.step is TreatyStep.APPROVED_BY_CHAMBER
+        return effects.file
+
+    def test_a_vote_reported_late_counts_from_the_sitting(self) -> None:
+        """Voted on 30 November, told on 10 December: the second vote from 28 February."""
+        file = self.first_vote(datetime(2026, 12, 10, 9, 0, tzinfo=UTC), date(2026, 11, 30))
+        assert file.first_vote_on == date(2026, 11, 30)
+        assert second_vote_from(file) == date(2027, 2, 28)
+        held = datetime(2027, 2, 28, 10, 0, tzinfo=UTC)
+        effects = fold_treaty(POLICY, file, vote_at(held, date(2027, 2, 28)), stamp=held)
+        assert not effects.messages
+        assert effects.file is not None and effects.file.step is TreatyStep.SECOND_VOTE_HELD
+
+    def test_the_refusal_names_the_day_of_the_sitting(self) -> None:
+        file = self.first_vote(datetime(2026, 12, 10, 9, 0, tzinfo=UTC), date(2026, 11, 30))
+        early = datetime(2027, 2, 27, 10, 0, tzinfo=UTC)
+        effects = fold_treaty(POLICY, file, vote_at(early, date(2027, 2, 27)), stamp=early)
+        assert anomaly(effects).reason == (
+            "second_vote_held on 2027-02-27 is too early: the second vote comes at least "
+            "3 months after the first (2026-11-30), so not before 2027-02-28"
+        )
+
+    def test_a_first_vote_dated_ahead_counts_from_the_day_it_was_sent(self) -> None:
+        file = self.first_vote(datetime(2026, 11, 30, 15, 0, tzinfo=UTC), date(2027, 1, 20))
+        assert file.first_vote_on == date(2026, 11, 30)
+
+    def test_a_backdated_first_vote_does_not_bring_the_second_forward(self) -> None:
+        """A vote dated before the Council of State's opinion counts from the opinion's day."""
+        file = self.first_vote(datetime(2026, 11, 30, 15, 0, tzinfo=UTC), date(2026, 6, 1))
+        assert file.first_vote_on == date(2026, 11, 2)
+        assert second_vote_from(file) == date(2027, 2, 2)
+
+    def test_a_first_vote_declared_by_the_service_counts_from_its_reached_on(self) -> None:
+        file = self.at_opinion()
+        sent = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # declared(...) names 1 December
+        effects = fold_treaty(
+            POLICY, file, declared(TreatyStep.APPROVED_BY_CHAMBER, at=sent), stamp=sent
+        )
+        assert effects.file is not None and effects.file.first_vote_on == date(2026, 12, 1)
+
+    def test_a_file_stored_before_the_day_was_kept_counts_from_its_since(self) -> None:
+        old = replace(at_step(TreatyStep.APPROVED_BY_CHAMBER), since=TestSecondVote.FIRST)
+        assert old.first_vote_on is None
+        assert first_vote_on(old) == date(2026, 11, 30)
 
 
 class TestTimelineCap:
