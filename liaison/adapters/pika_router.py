@@ -315,7 +315,7 @@ class Router:
                 type_=out.type,
                 correlation_id=out.correlation_id,
                 headers=out.headers,
-                timestamp=int(time.time()),
+                timestamp=int(time.time()) if out.timestamp is None else out.timestamp,
                 user_id=self._hub_user,
             )
             return
@@ -330,7 +330,7 @@ class Router:
                 type=out.type,
                 correlation_id=out.correlation_id,
                 headers=out.headers or None,  # an empty table still costs encoding
-                timestamp=int(time.time()),
+                timestamp=int(time.time()) if out.timestamp is None else out.timestamp,
                 # RabbitMQ validates user_id, so everything the router publishes
                 # (deliveries, dead letters, audit) provably comes from the hub.
                 user_id=self._hub_user,

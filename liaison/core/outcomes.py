@@ -84,6 +84,8 @@ def routed(
     # The precedence band (inbox.<code> or inbox.<code>.urgent) follows the effective one.
     precedence = (raised or envelope.precedence).value
     delivered: list[str] = []
+    # The routing time, as the procedures service dates a copy by it (its ``dated``).
+    timestamp = int(now.timestamp())
     for code in wanted:
         participant = directory.require(code)
         refusal = _copy_refusal(participant, envelope)
@@ -117,6 +119,7 @@ def routed(
                 message_id=message_id,
                 type=envelope.type,
                 correlation_id=str(envelope.correlation_id) if envelope.correlation_id else None,
+                timestamp=timestamp,
             )
         )
     if delivered:

@@ -36,6 +36,9 @@ class Outgoing:
     message_id: str | None
     type: str | None
     correlation_id: str | None = None
+    #: The AMQP ``timestamp`` (whole seconds); None: the time of the publish. A delivery
+    #: carries its routing decision's time, the same instant as its ``routed`` record.
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True)

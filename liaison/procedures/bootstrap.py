@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
+from datetime import timedelta
 from uuid import UUID
 
 from liaison.core.tokens import load_or_create_secret
@@ -38,6 +39,7 @@ def policy(settings: Settings) -> Policy:
         treaties=replace(treaties, id_namespace=namespace),
         questions=replace(questions, id_namespace=namespace),
         reports=(ExpectedReport(due_day=settings.ona_report_due_day),),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
 
 

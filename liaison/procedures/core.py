@@ -5,9 +5,14 @@ needs (:func:`needs`), calls :func:`fold`, and applies the :class:`Effects` in t
 same transaction that records the message as consumed. The sweeper calls
 :func:`escalate` for a deadline that fell due.
 
-"now" for an incoming message is its envelope's ``created_at`` (the router refuses
-one dated in the future beyond the allowed skew), so that a rebuild from the
-ledger reaches the same registry dates and deadlines. Outgoing message ids are
+"now" for an incoming message is its envelope's ``created_at`` as :func:`dated`
+bounds it by when the hub routed it: the router refuses one dated in the future
+beyond the allowed skew, and :func:`dated` moves one dated further back than that
+skew to the routing time less the skew, so that a participant cannot backdate a
+letter into an earlier registry year or an acknowledgement deadline already past.
+The routing time is the hub's (the delivery's ``timestamp``, whole seconds; in a
+rebuild the ledger's ``routed`` record), so a rebuild reaches the same registry
+dates and deadlines. Outgoing message ids are
 derived from what caused them (uuid5), so a redelivery or a rebuild produces the
 same ids, and consumers and the ledger drop the repeats.
 
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -78,6 +83,36 @@ class Policy:
     questions: QuestionPolicy | None = None
     #: Periodic reports expected (``reports.py``); none unless configured.
     reports: tuple[ExpectedReport, ...] = ()
+    #: How far an envelope's ``created_at`` may lie before the hub's routing time
+    #: (:func:`dated`); the router's ``max_clock_skew_s``, the bound it sets ahead.
+    max_clock_skew: timedelta = timedelta(minutes=5)
+
+
+def dated(
+    envelope: Envelope[Payload], routed_at: datetime | None, skew: timedelta
+) -> Envelope[Payload]:
+    """``envelope`` with its ``created_at`` no earlier than ``routed_at - skew``.
+
+    ``routed_at`` is when the hub routed the copy (None when unknown: the envelope as
+    it is). The sender's own stamp stands within the skew; a letter dated further
+    back counts from ``routed_at - skew``: the hub's receipt, not the sender's word.
+    """
+    if routed_at is None:
+        return envelope
+    earliest = routed_at - skew
+    if envelope.created_at >= earliest:
+        return envelope
+    return envelope.model_copy(update={"created_at": earliest})
+
+
+def routed_at_of(timestamp: int | None) -> datetime | None:
+    """The hub's routing time from a delivery's AMQP ``timestamp`` (whole seconds, UTC)."""
+    if timestamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,10 @@ def fold_ledger(
             report.undecodable += 1
             continue
         if policy.code in record.recipients:
+            # Dated as the live service dated its copy: by the routing time its delivery
+            # carried, the routed record's time in whole seconds.
+            routed_at = core.routed_at_of(int(datetime.fromisoformat(record.ts).timestamp()))
+            envelope = core.dated(envelope, routed_at, policy.max_clock_skew)
             # The stamp dates only what would be sent, and nothing is.
             target.consume(policy, envelope, stamp=envelope.created_at)
             report.folded += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -127,6 +127,35 @@ class TestRegistry:
             checked = cli(proc, "procedures", "rebuild", **_extra(proc))
             assert checked.code == 2
             assert f"DIFFERENT registry MAEE/{year}/1: subject live='Autre chose'" in checked.out
+
+    def test_a_backdated_letter_is_dated_by_its_arrival_and_the_rebuild_agrees(
+        self, proc: Settings, tmp_path: Path
+    ) -> None:
+        """A letter dated last New Year's Eve, sent today: this year's number, a deadline
+        from today, and a rebuild from the ledger that dates it the same way."""
+        year = datetime.now(UTC).year
+        backdated = letter("gs", ("palace",)).model_copy(
+            update={"created_at": datetime(year - 1, 12, 31, 12, 0, tzinfo=UTC)}
+        )
+        before = datetime.now(UTC)
+        with _hub(proc, tmp_path):
+            publish_as(proc, "gs", backdated)
+            ((_, receipt),) = take_json(proc, "gs", 1)
+            assert receipt["payload"]["registry_number"] == f"MAEE/{year}/1"
+            shown = cli(proc, "registry", "show", f"MAEE/{year}/1", "--json", **_extra(proc))
+            assert shown.code == 0, shown.err
+            registered_at = datetime.fromisoformat(shown.json()["registered_at"])
+            assert registered_at >= before - timedelta(seconds=proc.max_clock_skew_s + 1)
+            # The Palace's two working days start on arrival: not overdue from the start.
+            awaited = cli(proc, "acks", "pending", "--json", **_extra(proc)).json()
+            assert [(a["message_id"], a["overdue"]) for a in awaited] == [
+                (str(backdated.message_id), False)
+            ]
+
+            def rebuilt() -> bool:
+                return cli(proc, "procedures", "rebuild", **_extra(proc)).code == 0
+
+            wait_for(rebuilt, timeout=30, what="a rebuild from the ledger with no difference")
 
 
 class TestAcknowledgementsChased:

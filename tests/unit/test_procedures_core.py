@@ -145,6 +145,35 @@ class TestRegistry:
         assert effects.register.in_reply_to is None
 
 
+class TestDatedByTheHub:
+    """A letter's date is the sender's within the clock skew, the hub's beyond it."""
+
+    SKEW = timedelta(minutes=5)
+
+    def test_a_stamp_within_the_skew_stands(self) -> None:
+        sent = letter(at=T0 - timedelta(minutes=4))
+        assert core.dated(sent, T0, self.SKEW) is sent
+
+    def test_a_backdated_letter_counts_from_the_routing_time_less_the_skew(self) -> None:
+        sent = letter(at=datetime(2025, 12, 31, 12, 0, tzinfo=UTC))
+        dated = core.dated(sent, T0, self.SKEW)
+        assert dated.created_at == T0 - self.SKEW
+        assert (dated.message_id, dated.payload) == (sent.message_id, sent.payload)
+        assert core.needs(dated).year == 2026
+        effects = core.fold(POLICY, core.View(last_sequence=0), dated, stamp=T0)
+        assert effects.register is not None and effects.register.number == "MAEE/2026/1"
+        assert effects.register.registered_at == T0 - self.SKEW
+
+    def test_without_a_routing_time_the_envelope_is_as_sent(self) -> None:
+        sent = letter(at=datetime(2025, 12, 31, 12, 0, tzinfo=UTC))
+        assert core.dated(sent, None, self.SKEW) is sent
+
+    def test_the_routing_time_is_read_from_the_delivery_timestamp(self) -> None:
+        assert core.routed_at_of(int(T0.timestamp())) == T0
+        assert core.routed_at_of(None) is None
+        assert core.routed_at_of(10**20) is None  # not a time: the sender's stamp stands
+
+
 class TestAcknowledgements:
     def test_letter_to_the_palace_awaits_its_registration_for_two_working_days(self) -> None:
         """Only the Palace is chased, not the other recipients; deadline in working days."""

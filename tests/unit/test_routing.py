@@ -70,6 +70,16 @@ class TestRouted:
         assert received.envelope["sender"] == "gs"
         assert canonical_json(received.envelope) == body  # kept exactly as it arrived
 
+    def test_every_copy_carries_the_routing_time_of_its_routed_record(
+        self, ctx: RoutingContext
+    ) -> None:
+        """The procedures service dates a copy by it; a rebuild reads the same instant."""
+        body = envelope("correspondence.letter", "gs", ("gs-archives",)).encode()
+        decision = route(ctx, body, "gs")
+        routed = next(e for e in decision.events if e.event is EventKind.ROUTED)
+        assert routed.at == NOW
+        assert {d.timestamp for d in decision.deliveries} == {int(NOW.timestamp())}
+
     def test_treaty_messages_are_copied_to_the_legal_service(self, ctx: RoutingContext) -> None:
         """The treaties rule adds gs-legal (and the procedures service's observer copy)."""
         body = envelope("treaty.stage_reached", "gs-treaties", ("council",)).encode()
