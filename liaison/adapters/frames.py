@@ -38,8 +38,9 @@ _USER_ID = 1 << 4
 _PERSISTENT = 2
 
 
-def _shortstr(value: str) -> bytes:
-    raw = value.encode("utf-8")
+def _shortstr(value: str | bytes) -> bytes:
+    # Bytes as they are, as pika's ``encode_short_string`` takes them.
+    raw = value if isinstance(value, bytes) else value.encode("utf-8")
     if len(raw) > 255:
         raise ValueError(f"AMQP short string over 255 bytes: {value[:40]!r}...")
     return bytes((len(raw),)) + raw

@@ -52,7 +52,7 @@ from liaison.core.machine import (
     StartDrainTimer,
     StoppingWithInFlight,
 )
-from liaison.core.values import Incoming
+from liaison.core.values import Incoming, amqp_text
 from liaison.errors import LoginRefusedError
 from liaison.settings import Settings
 from schemas import wire
@@ -235,9 +235,12 @@ class Router:
         incoming = Incoming(
             body=body,
             user_id=properties.user_id,
-            routing_key=method.routing_key,
+            # pika hands a short string that is not UTF-8 over as bytes: made text here,
+            # or a participant's odd bytes would reach the publisher (amqp_text).
+            routing_key=amqp_text(method.routing_key) or "",
             headers=properties.headers or {},
-            property_message_id=properties.message_id,
+            property_message_id=amqp_text(properties.message_id),
+            redelivered=bool(method.redelivered),
         )
         self._execute(self.state.on_message(method.delivery_tag, incoming))
 

@@ -103,7 +103,7 @@ def _decide(
         _check_identity(incoming, envelope, ctx, request)
         _check_sender(envelope, data, ctx)
         if request is None or request.kind is not Relay.REPLAY:
-            _check_time(envelope, ctx, now)
+            _check_time(envelope, ctx, now, redelivered=incoming.redelivered)
         if request is None and isinstance(envelope.payload, RECEIPTS):
             _check_receipt(incoming, envelope, ctx)
     except Refusal as refusal:
@@ -249,11 +249,18 @@ def _check_receipt(incoming: Incoming, envelope: Envelope[Payload], ctx: Routing
         )
 
 
-def _check_time(envelope: Envelope[Payload], ctx: RoutingContext, now: datetime) -> None:
-    if envelope.expires_at is not None and envelope.expires_at <= now:
+def _check_time(
+    envelope: Envelope[Payload], ctx: RoutingContext, now: datetime, *, redelivered: bool
+) -> None:
+    # A redelivered message may have been routed already, its copies in inboxes while its
+    # audit batch was lost with the connection: refusing it now as expired would have the
+    # ledger deny a delivery that happened. Its expiry was checked when it first arrived
+    # (or it was never decided, and goes through late rather than unrecorded).
+    expires_at = envelope.expires_at
+    if not redelivered and expires_at is not None and expires_at <= now:
         raise Refusal(
             ReasonCode.EXPIRED,
-            f"expired at {envelope.expires_at.isoformat()}, received {now.isoformat()}",
+            f"expired at {expires_at.isoformat()}, received {now.isoformat()}",
             "expires_at",
         )
     if envelope.created_at > now + ctx.max_clock_skew:

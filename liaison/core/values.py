@@ -13,6 +13,25 @@ from typing import Any
 from liaison.core.events import AuditEvent
 from schemas.errors import ReasonCode
 
+#: The most UTF-8 bytes an AMQP short string (message id, routing key) carries.
+SHORT_STRING_MAX = 255
+
+
+def amqp_text(value: str | bytes | None) -> str | None:
+    """An AMQP short string as text: pika hands one that is not UTF-8 over as bytes.
+
+    Such bytes become text with ``\\xNN`` escapes, cut to what a short string can
+    carry, so that whatever the hub writes back from them (a dead letter's message id
+    and routing key) is one valid short string: a participant's odd bytes must not
+    reach the hub's publisher as a type it cannot write.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    text = value.decode("utf-8", "backslashreplace")
+    while len(text.encode("utf-8")) > SHORT_STRING_MAX:
+        text = text[:-1]
+    return text
+
 
 @dataclass(frozen=True)
 class Incoming:
@@ -23,6 +42,9 @@ class Incoming:
     routing_key: str = ""
     headers: Mapping[str, Any] = field(default_factory=dict)
     property_message_id: str | None = None
+    #: The broker's flag: this message was delivered before (to this router or another)
+    #: and not acked, so its copies may already be in inboxes. A participant cannot set it.
+    redelivered: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from urllib.parse import quote
 import pika
 
 from liaison.adapters.management import Management
+from liaison.credentials import participant_url
 from liaison.settings import Settings
 from schemas import wire
 from schemas.errors import ReasonCode
 from schemas.examples import example_envelope
 from schemas.types import Precedence
 from tests.integration.harness import (
+    blocking,
     depth,
     preload,
     publish_as,
@@ -68,6 +70,40 @@ class TestRouting:
         assert (str(ok.message_id), "delivered") in kinds
         assert (str(spoof.message_id), "rejected") in kinds
         assert sum(1 for e in events if e["event"] == "received") == 4
+
+    def test_a_message_id_that_is_not_utf8_is_dead_lettered_and_routing_goes_on(
+        self, hub_settings: Settings, tmp_path: Path
+    ) -> None:
+        """An AMQP message_id of bytes that are not UTF-8 once crashed the router's
+        frame writer on every redelivery, stopping all routing: now a dead letter."""
+        s = hub_settings
+        log = tmp_path / "router.log"
+        with running(s, "serve", log_path=str(log)) as router:
+            connection = blocking(participant_url(s, "gs"))
+            try:
+                channel = connection.channel()
+                channel.confirm_delivery()
+                channel.basic_publish(
+                    wire.INGRESS_EXCHANGE,
+                    "correspondence.letter",
+                    b"{not json",
+                    pika.BasicProperties(
+                        delivery_mode=2, user_id=s.user_for("gs"), message_id=b"\xff\xfe-evil"
+                    ),
+                    mandatory=True,
+                )
+            finally:
+                connection.close()
+            after = letter("gs", "gs-archives")
+            publish_as(s, "gs", after)
+            ((_p, body),) = take(s, wire.inbox_queue("gs-archives"), 1)
+            assert body == after.encode()
+            ((props, _b),) = take(s, wire.DEAD_QUEUE, 1)
+            assert props.headers[wire.H_REASON] == ReasonCode.NOT_JSON.value
+            assert props.message_id == "\\xff\\xfe-evil"
+            assert router.popen.poll() is None
+            assert router.stop() == 0
+        assert "connection_lost" not in log.read_text()
 
     def test_rule_copies_and_logs_are_bound(self, hub_settings: Settings, tmp_path: Path) -> None:
         """A FLASH cable reaches its recipient and the duty officer; rejections are logged as JSON with the message id."""

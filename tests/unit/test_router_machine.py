@@ -8,6 +8,7 @@ how: ``multiple`` or one by one), which are handed back, and what is published a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -335,6 +336,52 @@ class TestConnectionLost:
         channel.settle()
         assert channel.acks == [(1, True), (2, True)]
         assert channel.state.stats.duplicates == 0 and channel.state.stats.routed == 2
+
+
+class TestRedeliveredAfterExpiry:
+    def test_a_copy_delivered_before_the_connection_dropped_is_recorded_delivered(
+        self,
+    ) -> None:
+        """The copy went out, the audit batch waited, the connection dropped, the letter
+        expired meanwhile: on redelivery it is routed again, so the ledger does not say
+        "expired" about a letter sitting in the recipient's inbox."""
+        t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+        now = [t0]
+        env = example_envelope("correspondence.letter", 1, sender="gs", recipients=("gs-archives",))
+        body = env.model_copy(
+            update={
+                "created_at": t0 - timedelta(seconds=1),
+                "expires_at": t0 + timedelta(milliseconds=200),
+            }
+        ).encode()
+        channel = FakeChannel(RouterState(context(), dedupe_window=1000, clock=lambda: now[0]))
+        channel.run(channel.state.on_message(1, Incoming(body, "gs", "letter")))
+        for seq in list(channel.unconfirmed):
+            channel.confirm(seq)  # the copies are in the inboxes; the audit batch waits
+        assert published_to(channel, wire.AUDIT_EXCHANGE) == []
+        channel.state.on_connection_lost()
+        channel.published.clear()
+        channel.unconfirmed.clear()
+        channel.flush_pending = False
+        now[0] = t0 + timedelta(seconds=2)  # expired by the time the broker redelivers it
+        again = Incoming(body, "gs", "letter", redelivered=True)
+        channel.run(channel.state.on_message(1, again))
+        channel.settle()
+        kinds = [e.event for e in channel.audit_events()]
+        assert EventKind.DELIVERED in kinds and EventKind.REJECTED not in kinds
+        assert published_to(channel, wire.DEAD_EXCHANGE) == []
+
+    def test_a_first_delivery_after_expiry_is_refused(self) -> None:
+        t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+        env = example_envelope("correspondence.letter", 1, sender="gs", recipients=("gs-archives",))
+        body = env.model_copy(
+            update={"created_at": t0 - timedelta(hours=1), "expires_at": t0 - timedelta(seconds=1)}
+        ).encode()
+        channel = FakeChannel(RouterState(context(), dedupe_window=1000, clock=lambda: t0))
+        channel.run(channel.state.on_message(1, Incoming(body, "gs", "letter")))
+        channel.settle()
+        (dead,) = published_to(channel, wire.DEAD_EXCHANGE)
+        assert dead.headers[wire.H_REASON] == "expired"
 
 
 class TestDrain:

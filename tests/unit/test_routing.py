@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from liaison.core.decide import Decision, Incoming, RoutingContext, decide
 from liaison.core.events import EventKind, decode_batch, encode_batch
 from liaison.core.rules import Rules
+from liaison.core.values import amqp_text
 from liaison.core.window import IdWindow
 from liaison.directory import Directory, load_directory
 from schemas import wire
@@ -177,6 +179,21 @@ class TestRefused:
             }
         )
         self.assert_refused(route(ctx, env.encode(), "gs"), ReasonCode.EXPIRED)
+
+    def test_a_message_id_property_that_is_not_utf8_is_text_in_the_dead_letter(
+        self, ctx: RoutingContext
+    ) -> None:
+        """pika hands such a short string over as bytes; the hub writes escaped text back."""
+        raw_id, raw_key = b"\xff\xfe-evil", b"letter-\xff" * 30
+        incoming = Incoming(b"{not json", "gs", amqp_text(raw_key) or "")
+        incoming = replace(incoming, property_message_id=amqp_text(raw_id))
+        decision = decide(incoming, ctx, now=NOW)
+        (dead,) = decision.dead_letters
+        assert dead.message_id == "\\xff\\xfe-evil"
+        assert isinstance(dead.routing_key, str)
+        assert len(dead.routing_key.encode()) <= 255
+        assert dead.routing_key.startswith("letter-\\xff")
+        assert amqp_text(None) is None and amqp_text("déjà") == "déjà"
 
     def test_far_future(self, ctx: RoutingContext) -> None:
         """A created-at beyond the allowed clock skew is refused."""
