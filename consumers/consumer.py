@@ -232,7 +232,7 @@ class Consumer:
 
     def receipt_token(self, original: Envelope[Any]) -> str | None:
         """The hub's delivery token of ``original``, to keep for a receipt sent later."""
-        return self.publisher.delivery_tokens.get(original.message_id)
+        return self.publisher.delivery_tokens.get(original.sender, original.message_id)
 
     # -- running ------------------------------------------------------------------------
 

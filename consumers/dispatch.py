@@ -129,7 +129,7 @@ class Dispatcher:
         # Kept for a receipt the handler (or a later send_receipt) may send.
         token = (message.headers or {}).get(wire.H_RECEIPT_TOKEN)
         if token is not None:
-            self._publisher().delivery_tokens.record(envelope.message_id, token)
+            self._publisher().delivery_tokens.record(envelope.sender, envelope.message_id, token)
         waiter = self._waiter_for(envelope)
         if waiter is not None:
             message.ack()

@@ -238,7 +238,7 @@ class Publisher:
             registered_on=registered_on,
             answer_message_id=answer_message_id,
         )
-        token = receipt_token or self.delivery_tokens.get(original.message_id)
+        token = receipt_token or self.delivery_tokens.get(original.sender, original.message_id)
         if token is None:
             raise PublishError(
                 f"no delivery token for message {original.message_id}: the hub accepts a "

@@ -17,26 +17,33 @@ from uuid import UUID
 
 
 class DeliveryTokens:
-    """The tokens of the last ``size`` messages received, by message id."""
+    """The tokens of the last ``size`` messages received, by sender and message id.
+
+    By sender too: a message id is the sender's to choose, so another participant
+    reusing a letter's id (which the router refuses only within its duplicate window)
+    must not replace the token of the letter the receipt is for.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._tokens: OrderedDict[UUID, str] = OrderedDict()
+        self._tokens: OrderedDict[tuple[str, UUID], str] = OrderedDict()
 
-    def record(self, message_id: UUID, token: object) -> None:
-        """Remember the token a delivery of ``message_id`` carried (ignored if it is not text)."""
+    def record(self, sender: str, message_id: UUID, token: object) -> None:
+        """Remember the token a delivery of ``sender``'s ``message_id`` carried (ignored if
+        it is not text)."""
         if isinstance(token, bytes):
             token = token.decode("ascii", "replace")
         if not isinstance(token, str) or not token:
             return
-        self._tokens[message_id] = token
-        self._tokens.move_to_end(message_id)
+        key = (sender, message_id)
+        self._tokens[key] = token
+        self._tokens.move_to_end(key)
         while len(self._tokens) > self._size:
             self._tokens.popitem(last=False)
 
-    def get(self, message_id: UUID) -> str | None:
-        """The token recorded for ``message_id``, if any."""
-        return self._tokens.get(message_id)
+    def get(self, sender: str, message_id: UUID) -> str | None:
+        """The token recorded for ``sender``'s ``message_id``, if any."""
+        return self._tokens.get((sender, message_id))
 
 
 __all__ = ["DeliveryTokens"]

@@ -144,6 +144,17 @@ class TestHandled:
         assert inbox.handle_delivery(delivery(other)) is Outcome.HANDLED
         assert len(calls) == 2
 
+    def test_another_senders_copy_under_the_same_id_keeps_the_letters_token(self) -> None:
+        """The receipt for gs's letter carries gs's copy's token, whoever reused the id."""
+        inbox, _ = consumer()
+        inbox.register("correspondence.letter", lambda _e: None)
+        message = letter()
+        squatter = message.model_copy(update={"sender": "gs-legal"})
+        inbox.handle_delivery(delivery(message, **{wire.H_RECEIPT_TOKEN: "a" * 32}))
+        inbox.handle_delivery(delivery(squatter, **{wire.H_RECEIPT_TOKEN: "b" * 32}))
+        assert inbox.receipt_token(message) == "a" * 32
+        assert inbox.receipt_token(squatter) == "b" * 32
+
     def test_a_body_auto_decoded_to_text_is_still_handled(self) -> None:
         """py-amqp may hand over text when a content encoding is set."""
         inbox, _ = consumer()
