@@ -160,8 +160,16 @@ class AuditWriter:
             self._log.info("audit.consuming", queue=AUDIT_QUEUE)
             batch: list[Delivery] = []
             deadline = 0.0
-            for method, _props, body in channel.consume(AUDIT_QUEUE, inactivity_timeout=_TICK):
-                if method is not None and body is not None:
+            hub_user = self.settings.hub_user
+            for method, props, body in channel.consume(AUDIT_QUEUE, inactivity_timeout=_TICK):
+                if method is not None and body is not None and props.user_id != hub_user:
+                    # Only the hub's processes publish audit events (the broker refuses
+                    # the exchange to participants; this holds if a permission is ever
+                    # loosened): RabbitMQ validated user_id, so anything else is refused.
+                    self._reject(
+                        channel, method.delivery_tag, f"not from the hub: {props.user_id!r}"
+                    )
+                elif method is not None and body is not None:
                     if not batch:
                         deadline = time.monotonic() + self.batch_window
                     batch.append((method.delivery_tag, body))

@@ -51,8 +51,12 @@ def declare(settings: Settings) -> None:
         connection.close()
 
 
-def publish(settings: Settings, bodies: list[bytes], *, pause: float = 0.0) -> None:
-    """Publish audit message bodies with confirms (so every one is in the queue)."""
+def publish(
+    settings: Settings, bodies: list[bytes], *, pause: float = 0.0, user_id: str | None = ""
+) -> None:
+    """Publish audit message bodies with confirms (so every one is in the queue), as the
+    hub's user unless ``user_id`` says otherwise (None: no user_id)."""
+    user_id = settings.hub_user if user_id == "" else user_id
     connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
         channel = connection.channel()
@@ -62,7 +66,9 @@ def publish(settings: Settings, bodies: list[bytes], *, pause: float = 0.0) -> N
                 wire.AUDIT_EXCHANGE,
                 "",
                 body,
-                pika.BasicProperties(delivery_mode=2, content_type="application/json"),
+                pika.BasicProperties(
+                    delivery_mode=2, content_type="application/json", user_id=user_id
+                ),
             )
             if pause:
                 time.sleep(pause)
@@ -199,6 +205,10 @@ def test_every_event_recorded_once(settings: Settings, writers: Callable[[str], 
     """Duplicated events are recorded once, malformed messages dead-lettered, stop exits 0."""
     bodies, keys = batches(60, 25, prefix="once")
     publish(settings, [*bodies[:30], b"{not json", *bodies[30:], b'{"events": [{"x": 1}]}'])
+    # A well-formed batch without the hub's user_id (a loosened permission, a tool run
+    # with the wrong credentials): refused, its events not recorded.
+    stray, stray_keys = batches(1, 3, prefix="stray")
+    publish(settings, stray, user_id=None)
     writer = writers("a")
     wait_for(lambda: record_count(settings.audit_dir) >= len(keys), "every event written")
     # Anything extra (a duplicate slipping through) shows up before the writer is at rest.
@@ -211,7 +221,10 @@ def test_every_event_recorded_once(settings: Settings, writers: Callable[[str], 
     result = verify_directory(settings.audit_dir, public_key)
     assert result.ok, result.failure
     assert result.unsigned == 0  # the graceful stop signed the tail
-    assert sorted(dead_letters(settings)) == sorted([b"{not json", b'{"events": [{"x": 1}]}'])
+    assert not set(recorded) & stray_keys
+    assert sorted(dead_letters(settings)) == sorted(
+        [b"{not json", b'{"events": [{"x": 1}]}', *stray]
+    )
     assert writer.logged("audit.dead_lettered")
 
 

@@ -73,7 +73,9 @@ def test_audit_batch_survives_more_connection_losses_than_an_inbox_limit(
             wire.AUDIT_EXCHANGE,
             "",
             encode_batch([event]),
-            pika.BasicProperties(delivery_mode=2, content_type="application/json"),
+            pika.BasicProperties(
+                delivery_mode=2, content_type="application/json", user_id=s.hub_user
+            ),
         )
     finally:
         connection.close()
