@@ -134,17 +134,21 @@ def chamber_vote(at: datetime, voted_on: date | None = None) -> Envelope[Payload
     return env(payload, "chamber", at)
 
 
+#: The steps from signature to the Council of State's opinion, as the service declares them.
+TO_OPINION = (
+    TreatyStep.SUBMITTED,
+    TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL,
+    TreatyStep.BILL_OF_APPROVAL_TABLED,
+    TreatyStep.COUNCIL_OF_STATE_OPINION,
+)
+
+
 class TestTreatyRules:
     def test_a_first_vote_reported_late_is_stored_with_the_day_of_the_sitting(
         self, store: Store, database_url: str
     ) -> None:
         """Voted on 30 November, told on 10 December: the file keeps 30 November."""
-        steps = [
-            TreatyStep.SUBMITTED,
-            TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL,
-            TreatyStep.BILL_OF_APPROVAL_TABLED,
-            TreatyStep.COUNCIL_OF_STATE_OPINION,
-        ]
+        steps = TO_OPINION
         opinion = T0 - timedelta(days=20)
         store.consume_many(
             POLICY,
@@ -178,13 +182,7 @@ class TestTreatyRules:
         self, store: Store
     ) -> None:
         """Art. 78(4): the first vote on 30 November; the second not before 28 February."""
-        steps = [
-            TreatyStep.SUBMITTED,
-            TreatyStep.APPROVED_BY_GOVERNMENT_COUNCIL,
-            TreatyStep.BILL_OF_APPROVAL_TABLED,
-            TreatyStep.COUNCIL_OF_STATE_OPINION,
-            TreatyStep.APPROVED_BY_CHAMBER,
-        ]
+        steps = [*TO_OPINION, TreatyStep.APPROVED_BY_CHAMBER]
         store.consume_many(
             POLICY, [(opened(), None), *((declared(step), None) for step in steps)], stamp=T0
         )
