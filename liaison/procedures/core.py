@@ -6,10 +6,11 @@ same transaction that records the message as consumed. The sweeper calls
 :func:`escalate` for a deadline that fell due.
 
 "now" for an incoming message is its envelope's ``created_at`` as :func:`dated`
-bounds it by when the hub routed it: the router refuses one dated in the future
-beyond the allowed skew, and :func:`dated` moves one dated further back than that
-skew to the routing time less the skew, so that a participant cannot backdate a
-letter into an earlier registry year or an acknowledgement deadline already past.
+bounds it by when the hub routed it: one dated after the routing time counts from
+it, and one dated further back than the allowed skew counts from the routing time
+less the skew, so that a participant can neither backdate a letter into an earlier
+registry year or an acknowledgement deadline already past, nor date an approval
+ahead to publish before an embargo.
 The routing time is the hub's (the delivery's ``timestamp``, whole seconds; in a
 rebuild the ledger's ``routed`` record), so a rebuild reaches the same registry
 dates and deadlines. Outgoing message ids are
@@ -91,18 +92,22 @@ class Policy:
 def dated(
     envelope: Envelope[Payload], routed_at: datetime | None, skew: timedelta
 ) -> Envelope[Payload]:
-    """``envelope`` with its ``created_at`` no earlier than ``routed_at - skew``.
+    """``envelope`` with its ``created_at`` between ``routed_at - skew`` and ``routed_at``.
 
     ``routed_at`` is when the hub routed the copy (None when unknown: the envelope as
-    it is). The sender's own stamp stands within the skew; a letter dated further
-    back counts from ``routed_at - skew``: the hub's receipt, not the sender's word.
+    it is). The sender's own stamp stands within the skew before it; a letter dated
+    further back counts from ``routed_at - skew`` (the hub's receipt, not the sender's
+    word), and one dated after the hub routed it (a sender's clock ahead, within the
+    router's skew) counts from ``routed_at``: nothing takes effect before it arrived,
+    an approval cannot publish a release ahead of its embargo.
     """
     if routed_at is None:
         return envelope
     earliest = routed_at - skew
-    if envelope.created_at >= earliest:
+    if earliest <= envelope.created_at <= routed_at:
         return envelope
-    return envelope.model_copy(update={"created_at": earliest})
+    bounded = min(max(envelope.created_at, earliest), routed_at)
+    return envelope.model_copy(update={"created_at": bounded})
 
 
 def routed_at_of(timestamp: int | None) -> datetime | None:

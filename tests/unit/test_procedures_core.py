@@ -164,6 +164,11 @@ class TestDatedByTheHub:
         assert effects.register is not None and effects.register.number == "MAEE/2026/1"
         assert effects.register.registered_at == T0 - self.SKEW
 
+    def test_a_letter_dated_after_it_was_routed_counts_from_the_routing_time(self) -> None:
+        sent = letter(at=T0 + timedelta(minutes=4))  # a sender's clock ahead, within skew
+        assert core.dated(sent, T0, self.SKEW).created_at == T0
+        assert core.dated(letter(at=T0), T0, self.SKEW).created_at == T0
+
     def test_without_a_routing_time_the_envelope_is_as_sent(self) -> None:
         sent = letter(at=datetime(2025, 12, 31, 12, 0, tzinfo=UTC))
         assert core.dated(sent, None, self.SKEW) is sent

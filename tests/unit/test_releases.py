@@ -160,6 +160,23 @@ def test_approval_after_the_embargo_publishes_at_once() -> None:
     assert len(world.feed().entries) == 1
 
 
+def test_an_approval_dated_ahead_does_not_publish_before_the_embargo() -> None:
+    """Routed 4 minutes before the embargo but dated 2 after it (within the router's
+    5 minutes of skew): dated by its routing, it waits for the embargo."""
+    world = Clock()
+    release = draft()
+    world.deliver(release)
+    routed = EMBARGO - timedelta(minutes=4)
+    ahead = approval(release, at=EMBARGO + timedelta(minutes=2))
+    world.deliver(core.dated(ahead, routed, timedelta(minutes=5)))
+    assert world.release is not None and world.release.published_at is None
+    assert world.deadline is not None and world.deadline.due_at == EMBARGO
+    world.advance_to(EMBARGO - timedelta(seconds=1))
+    assert world.sent == []
+    world.advance_to(EMBARGO)
+    assert types(world.sent) == ["icc.release_published"]
+
+
 def test_withdrawn_before_the_embargo_is_never_published() -> None:
     world = Clock()
     release = draft()
