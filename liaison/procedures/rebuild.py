@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
+from liaison.core import dedupe
 from liaison.ledger.query import iter_records
 from liaison.procedures import core, releases, reports
 from liaison.procedures import tables as t
@@ -75,15 +76,18 @@ def fold_ledger(
 ) -> RebuildReport:
     """Fold the ledger's routed envelopes for ``policy.code`` into ``target``."""
     report = RebuildReport()
+    # By who sent which bytes under which id (``dedupe.message_of``), not by id alone:
+    # another sender's message reusing the id (refused, but recorded with its envelope)
+    # may be recorded between a letter's ``received`` and its ``routed``.
     received: dict[str, dict[str, Any]] = {}
     for record in iter_records(audit_dir):
         report.records += 1
         if record.event == "received" and record.envelope is not None:
-            received[record.message_id] = record.envelope
+            received[dedupe.message_of(record.dedupe_key)] = record.envelope
             continue
         if record.event != "routed":
             continue
-        data = received.pop(record.message_id, None)
+        data = received.pop(dedupe.message_of(record.dedupe_key), None)
         if data is None:
             continue
         body = json.dumps(data, ensure_ascii=False).encode()
