@@ -241,6 +241,7 @@ class Router:
             headers=properties.headers or {},
             property_message_id=amqp_text(properties.message_id),
             redelivered=bool(method.redelivered),
+            timestamp=properties.timestamp,
         )
         self._execute(self.state.on_message(method.delivery_tag, incoming))
 

@@ -19,7 +19,7 @@ import pika
 from liaison.adapters.connections import connection_parameters
 from liaison.adapters.pipelined import publish_pipelined
 from liaison.core.relay import Relay, request_headers
-from liaison.ledger.records import Record
+from liaison.ledger.records import Record, ts_seconds
 from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import canonical_json
@@ -35,6 +35,9 @@ class Replay:
     recipients: tuple[str, ...]
     body: bytes
     headers: dict[str, Any]
+    #: When the hub first received the message (its first ``received`` record), carried
+    #: on as the AMQP ``timestamp``: the replayed copies are dated by it, not the replay.
+    timestamp: int | None = None
 
 
 def plan_replays(records: Iterable[Record], *, actor: str, to: str | None = None) -> list[Replay]:
@@ -60,6 +63,7 @@ def plan_replays(records: Iterable[Record], *, actor: str, to: str | None = None
                 recipients=recipients,
                 body=canonical_json(envelope),
                 headers=headers,
+                timestamp=ts_seconds(record.ts),
             )
         )
     return plans
@@ -78,6 +82,7 @@ def publish_replays(settings: Settings, replays: list[Replay]) -> float:
                 type=replay.type,
                 user_id=settings.hub_user,
                 headers=replay.headers,
+                timestamp=replay.timestamp,
             ),
         )
         for replay in replays

@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from liaison.core import dedupe, relay
-from liaison.core.outcomes import RECEIPTS, duplicate, refused, routed
+from liaison.core.outcomes import RECEIPTS, arrival, duplicate, refused, routed
 from liaison.core.relay import Relay, RelayRequest
 from liaison.core.rules import Rules
 from liaison.core.tokens import receipt_token, token_matches
@@ -76,18 +76,19 @@ def decide(
 
     Never raises. A routed message claims its id in ``window`` (when given).
     """
+    stamp = arrival(incoming, ctx.hub_user, now)
     try:
         envelope, data = ctx.registry.decode_with_data(
             incoming.body, max_bytes=ctx.max_bytes, max_depth=ctx.max_depth
         )
     except ContractError as exc:
-        return refused(incoming, None, Refusal(exc.reason, exc.message, exc.path), now)
+        return refused(incoming, None, Refusal(exc.reason, exc.message, exc.path), now, stamp=stamp)
     except Exception as exc:  # the last line of defence: see the docstring
-        return _internal_error(incoming, None, exc, now)
+        return _internal_error(incoming, None, exc, now, stamp)
     try:
-        return _decide(incoming, envelope, data, ctx, now, window)
+        return _decide(incoming, envelope, data, ctx, now, window, stamp)
     except Exception as exc:  # the last line of defence: see the docstring
-        return _internal_error(incoming, envelope, exc, now)
+        return _internal_error(incoming, envelope, exc, now, stamp)
 
 
 def _decide(
@@ -97,6 +98,7 @@ def _decide(
     ctx: RoutingContext,
     now: datetime,
     window: IdWindow | None,
+    stamp: int,
 ) -> Decision:
     request = relay.parse(incoming.headers, incoming.user_id, ctx.hub_user)
     try:
@@ -107,7 +109,7 @@ def _decide(
         if request is None and isinstance(envelope.payload, RECEIPTS):
             _check_receipt(incoming, envelope, ctx)
     except Refusal as refusal:
-        return refused(incoming, envelope, refusal, now)
+        return refused(incoming, envelope, refusal, now, stamp=stamp)
     message_id = str(envelope.message_id)
     # Who sent which bytes: part of every audit key, so that two messages sharing an
     # id never share a record, and what the window remembers for the id.
@@ -124,11 +126,11 @@ def _decide(
             "every message needs a new id",
             "message_id",
         )
-        return refused(incoming, envelope, reused, now)
+        return refused(incoming, envelope, reused, now, stamp=stamp)
     try:
         wanted, raised = _recipients(envelope, ctx, request)
     except Refusal as refusal:
-        return refused(incoming, envelope, refusal, now)
+        return refused(incoming, envelope, refusal, now, stamp=stamp)
     claim = window is not None and request is None
     decision = routed(
         incoming,
@@ -142,6 +144,7 @@ def _decide(
         claimed=claim,
         message_id=message_id,
         raised=raised,
+        stamp=stamp,
     )
     if claim:
         assert window is not None
@@ -150,7 +153,11 @@ def _decide(
 
 
 def _internal_error(
-    incoming: Incoming, envelope: Envelope[Payload] | None, exc: Exception, now: datetime
+    incoming: Incoming,
+    envelope: Envelope[Payload] | None,
+    exc: Exception,
+    now: datetime,
+    stamp: int,
 ) -> Decision:
     """A refusal for a failure of the hub's own (a bug), saying where it happened."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -158,9 +165,9 @@ def _internal_error(
     text = f"the hub failed to decide this message: {type(exc).__name__}: {exc}"[:800] + where
     refusal = Refusal(ReasonCode.INTERNAL_ERROR, text)
     try:
-        return refused(incoming, envelope, refusal, now)
+        return refused(incoming, envelope, refusal, now, stamp=stamp)
     except Exception:  # the envelope itself may be what breaks: leave it out
-        return refused(incoming, None, refusal, now)
+        return refused(incoming, None, refusal, now, stamp=stamp)
 
 
 @lru_cache(maxsize=1024)

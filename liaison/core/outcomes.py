@@ -32,6 +32,24 @@ from schemas.receipts import ReceiptAnswered, ReceiptReceived, ReceiptRegistered
 from schemas.types import Payload, Precedence
 
 
+def arrival(incoming: Incoming, hub_user: str, now: datetime) -> int:
+    """When the hub first received ``incoming``, in whole seconds: the AMQP ``timestamp``
+    of everything the router publishes for it.
+
+    ``now`` for a message a participant published (its own ``timestamp`` is its word,
+    ignored). A message the hub's own user published (``dlq retry``, ``audit replay``;
+    RabbitMQ validates ``user_id``) carries the first arrival on in its ``timestamp``:
+    a letter retried days later is still dated by when it reached the hub, as the
+    ledger's first ``received`` record dates it for ``procedures rebuild``. A carried
+    time later than ``now``, or none, is ``now``.
+    """
+    current = int(now.timestamp())
+    carried = incoming.timestamp
+    if incoming.user_id == hub_user and type(carried) is int and 0 < carried <= current:
+        return carried
+    return current
+
+
 def routed(
     incoming: Incoming,
     envelope: Envelope[Payload],
@@ -45,6 +63,7 @@ def routed(
     claimed: bool = False,
     message_id: str | None = None,
     raised: Precedence | None = None,
+    stamp: int | None = None,
 ) -> Decision:
     # The caller has usually formatted the id already (a UUID's str() is not free).
     message_id = message_id or str(envelope.message_id)
@@ -84,14 +103,17 @@ def routed(
     # The precedence band (inbox.<code> or inbox.<code>.urgent) follows the effective one.
     precedence = (raised or envelope.precedence).value
     delivered: list[str] = []
-    # The routing time, as the procedures service dates a copy by it (its ``dated``).
-    timestamp = int(now.timestamp())
+    # When the hub first received the message (``arrival``): the procedures service
+    # dates a copy by it (its ``dated``), a retry or replay included.
+    timestamp = int(now.timestamp()) if stamp is None else stamp
     for code in wanted:
         participant = directory.require(code)
         refusal = _copy_refusal(participant, envelope)
         if refusal is not None:
             reason, text, path = refusal
-            dead.append(_dead(incoming, envelope, reason, text, path, {wire.H_RECIPIENT: code}))
+            dead.append(
+                _dead(incoming, envelope, reason, text, path, timestamp, {wire.H_RECIPIENT: code})
+            )
             events.append(
                 make_event(
                     EventKind.REJECTED,
@@ -209,6 +231,7 @@ def _dead(
     reason: ReasonCode,
     text: str,
     path: str | None,
+    stamp: int,
     extra: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     headers: dict[str, Any] = {
@@ -228,6 +251,8 @@ def _dead(
         headers=headers,
         message_id=str(envelope.message_id) if envelope else incoming.property_message_id,
         type=envelope.type if envelope else None,
+        # Carried by `dlq retry`, so that a retried letter keeps its first arrival.
+        timestamp=stamp,
     )
 
 
@@ -258,6 +283,8 @@ def refused(
     envelope: Envelope[Payload] | None,
     refusal: Refusal,
     now: datetime,
+    *,
+    stamp: int | None = None,
 ) -> Decision:
     snapshot: RawJson | None
     if envelope is not None:
@@ -269,7 +296,8 @@ def refused(
         facts = _salvage(incoming.body)
         snapshot = None
     text = refusal.text
-    dead = _dead(incoming, envelope, refusal.reason, text, refusal.path)
+    arrived = int(now.timestamp()) if stamp is None else stamp
+    dead = _dead(incoming, envelope, refusal.reason, text, refusal.path, arrived)
     common = {**facts, "reason": refusal.reason.value}
     # Keyed by the body too: a refused copy must never shadow the records of a
     # genuine message that carries the same id (a spoofer could otherwise do so);
@@ -369,6 +397,7 @@ def unroutable(decision: Decision, returned: Sequence[Outgoing]) -> Unroutable:
                 out.message_id,
                 out.type,
                 out.correlation_id,
+                out.timestamp,  # the message's first arrival, for a retry to carry on
             )
         )
         extra.append(

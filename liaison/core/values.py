@@ -45,6 +45,8 @@ class Incoming:
     #: The broker's flag: this message was delivered before (to this router or another)
     #: and not acked, so its copies may already be in inboxes. A participant cannot set it.
     redelivered: bool = False
+    #: The AMQP ``timestamp`` as published (trusted only from the hub's user: ``arrival``).
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ class Outgoing:
     message_id: str | None
     type: str | None
     correlation_id: str | None = None
-    #: The AMQP ``timestamp`` (whole seconds); None: the time of the publish. A delivery
-    #: carries its routing decision's time, the same instant as its ``routed`` record.
+    #: The AMQP ``timestamp`` (whole seconds); None: the time of the publish. Deliveries
+    #: and dead letters carry their message's arrival at the hub (``outcomes.arrival``).
     timestamp: int | None = None
 
 

@@ -108,6 +108,12 @@ def format_ts(at: datetime) -> str:
         raise RecordError(f"event time {at.isoformat()} is outside the UTC range") from None
 
 
+def ts_seconds(ts: str) -> int:
+    """A record's ``ts`` in whole seconds since the epoch: the AMQP ``timestamp`` the
+    router gave what it published for that event (``liaison.core.outcomes.arrival``)."""
+    return int(datetime.fromisoformat(ts).timestamp())
+
+
 @lru_cache(maxsize=256)
 def _format_utc(at: datetime, _fold: int) -> str:
     utc = at.astimezone(UTC)

@@ -43,6 +43,7 @@ from liaison.errors import BrokerError
 from liaison.ops._letters import (
     DeadLetter,
     dead_letter,
+    first_arrival,
     group_copies,
     identity_problem,
     salvage,
@@ -218,7 +219,7 @@ class DeadLetterQueue:
             type=letter.type,
             # RabbitMQ validates user_id: it proves to the router that the hub relays this.
             user_id=self._settings.hub_user,
-            timestamp=int(time.time()),
+            timestamp=first_arrival(copies, self._settings.hub_user) or int(time.time()),
             headers=headers,
         )
         _confirmed(channel, wire.INGRESS_EXCHANGE, letter.routing_key, letter.body, properties)

@@ -94,6 +94,23 @@ class DeadLetter:
         }
 
 
+def first_arrival(copies: Iterable[DeadLetter], hub_user: str) -> int | None:
+    """When the hub first received the message of ``copies``, for a retry to carry on.
+
+    Only the hub's own dead letters say it (the router stamps each with the message's
+    first arrival; a copy the broker moved out of an inbox keeps the router's stamp):
+    a letter the broker moved out of ``hub.ingress`` carries its publisher's own
+    ``timestamp``, which would let a participant date its letter back through an
+    operator's retry.
+    """
+    stamps = [
+        c.timestamp
+        for c in copies
+        if c.user_id == hub_user and type(c.timestamp) is int and c.timestamp > 0
+    ]
+    return min(stamps) if stamps else None
+
+
 def dead_letter(
     *,
     message_id: str | None,

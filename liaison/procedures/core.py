@@ -6,14 +6,14 @@ same transaction that records the message as consumed. The sweeper calls
 :func:`escalate` for a deadline that fell due.
 
 "now" for an incoming message is its envelope's ``created_at`` as :func:`dated`
-bounds it by when the hub routed it: one dated after the routing time counts from
-it, and one dated further back than the allowed skew counts from the routing time
-less the skew, so that a participant can neither backdate a letter into an earlier
-registry year or an acknowledgement deadline already past, nor date an approval
-ahead to publish before an embargo.
-The routing time is the hub's (the delivery's ``timestamp``, whole seconds; in a
-rebuild the ledger's ``routed`` record), so a rebuild reaches the same registry
-dates and deadlines. Outgoing message ids are
+bounds it by when the hub first received the message: one dated after that counts
+from it, and one dated further back than the allowed skew counts from it less the
+skew, so that a participant can neither backdate a letter into an earlier registry
+year or an acknowledgement deadline already past, nor date an approval ahead to
+publish before an embargo. The arrival is the hub's own record (the copy's
+``timestamp``, whole seconds, carried on by an operator's retry or replay; in a
+rebuild the message's first ``received`` record), so a rebuild reaches the same
+registry dates and deadlines. Outgoing message ids are
 derived from what caused them (uuid5), so a redelivery or a rebuild produces the
 same ids, and consumers and the ledger drop the repeats.
 
@@ -84,34 +84,35 @@ class Policy:
     questions: QuestionPolicy | None = None
     #: Periodic reports expected (``reports.py``); none unless configured.
     reports: tuple[ExpectedReport, ...] = ()
-    #: How far an envelope's ``created_at`` may lie before the hub's routing time
+    #: How far an envelope's ``created_at`` may lie before the hub received it
     #: (:func:`dated`); the router's ``max_clock_skew_s``, the bound it sets ahead.
     max_clock_skew: timedelta = timedelta(minutes=5)
 
 
 def dated(
-    envelope: Envelope[Payload], routed_at: datetime | None, skew: timedelta
+    envelope: Envelope[Payload], arrived_at: datetime | None, skew: timedelta
 ) -> Envelope[Payload]:
-    """``envelope`` with its ``created_at`` between ``routed_at - skew`` and ``routed_at``.
+    """``envelope`` with its ``created_at`` between ``arrived_at - skew`` and ``arrived_at``.
 
-    ``routed_at`` is when the hub routed the copy (None when unknown: the envelope as
-    it is). The sender's own stamp stands within the skew before it; a letter dated
-    further back counts from ``routed_at - skew`` (the hub's receipt, not the sender's
-    word), and one dated after the hub routed it (a sender's clock ahead, within the
-    router's skew) counts from ``routed_at``: nothing takes effect before it arrived,
+    ``arrived_at`` is when the hub first received the message (None when unknown: the
+    envelope as it is). The sender's own stamp stands within the skew before it; a
+    letter dated further back counts from ``arrived_at - skew`` (the hub's receipt, not
+    the sender's word), and one dated after it (a sender's clock ahead, within the
+    router's skew) counts from ``arrived_at``: nothing takes effect before it arrived,
     an approval cannot publish a release ahead of its embargo.
     """
-    if routed_at is None:
+    if arrived_at is None:
         return envelope
-    earliest = routed_at - skew
-    if earliest <= envelope.created_at <= routed_at:
+    earliest = arrived_at - skew
+    if earliest <= envelope.created_at <= arrived_at:
         return envelope
-    bounded = min(max(envelope.created_at, earliest), routed_at)
+    bounded = min(max(envelope.created_at, earliest), arrived_at)
     return envelope.model_copy(update={"created_at": bounded})
 
 
-def routed_at_of(timestamp: int | None) -> datetime | None:
-    """The hub's routing time from a delivery's AMQP ``timestamp`` (whole seconds, UTC)."""
+def arrived_at_of(timestamp: int | None) -> datetime | None:
+    """When the hub first received a copy's message, from the copy's AMQP ``timestamp``
+    (whole seconds, UTC; see ``liaison.core.outcomes.arrival``)."""
     if timestamp is None:
         return None
     try:

@@ -22,6 +22,7 @@ from sqlalchemy import Table, select
 
 from liaison.core import dedupe
 from liaison.ledger.query import iter_records
+from liaison.ledger.records import ts_seconds
 from liaison.procedures import core, releases, reports
 from liaison.procedures import tables as t
 from liaison.procedures.store import Store, make_engine
@@ -80,14 +81,21 @@ def fold_ledger(
     # another sender's message reusing the id (refused, but recorded with its envelope)
     # may be recorded between a letter's ``received`` and its ``routed``.
     received: dict[str, dict[str, Any]] = {}
+    # When the hub first received each message (its first ``received`` record, whole
+    # seconds): the live service dates a copy by that, carried on by retries and
+    # replays as the copy's ``timestamp`` (``liaison.core.outcomes.arrival``).
+    arrived: dict[str, int] = {}
     for record in iter_records(audit_dir):
         report.records += 1
         if record.event == "received" and record.envelope is not None:
-            received[dedupe.message_of(record.dedupe_key)] = record.envelope
+            owner = dedupe.message_of(record.dedupe_key)
+            received[owner] = record.envelope
+            arrived.setdefault(owner, ts_seconds(record.ts))
             continue
         if record.event != "routed":
             continue
-        data = received.pop(dedupe.message_of(record.dedupe_key), None)
+        owner = dedupe.message_of(record.dedupe_key)
+        data = received.pop(owner, None)
         if data is None:
             continue
         body = json.dumps(data, ensure_ascii=False).encode()
@@ -97,10 +105,9 @@ def fold_ledger(
             report.undecodable += 1
             continue
         if policy.code in record.recipients:
-            # Dated as the live service dated its copy: by the routing time its delivery
-            # carried, the routed record's time in whole seconds.
-            routed_at = core.routed_at_of(int(datetime.fromisoformat(record.ts).timestamp()))
-            envelope = core.dated(envelope, routed_at, policy.max_clock_skew)
+            # Dated as the live service dated its copy: by the first arrival it carried.
+            arrived_at = core.arrived_at_of(arrived.get(owner, ts_seconds(record.ts)))
+            envelope = core.dated(envelope, arrived_at, policy.max_clock_skew)
             # The stamp dates only what would be sent, and nothing is.
             target.consume(policy, envelope, stamp=envelope.created_at)
             report.folded += 1

@@ -162,9 +162,9 @@ class ProceduresService:
                 self._park(body, headers, exc.reason, exc.message, exc.path)
                 continue
             token = headers.get(core.RECEIPT_TOKEN_HEADER)
-            # Dated no earlier than the hub's routing time less the skew: not backdated.
-            routed_at = core.routed_at_of(props.timestamp)
-            envelope = core.dated(envelope, routed_at, self.policy.max_clock_skew)
+            # Dated by when the hub first received it, within the skew (core.dated).
+            arrived_at = core.arrived_at_of(props.timestamp)
+            envelope = core.dated(envelope, arrived_at, self.policy.max_clock_skew)
             copies.append((envelope, token.decode() if isinstance(token, bytes) else token))
         if copies:
             applied = self.store.consume_many(self.policy, copies, stamp=self.clock())

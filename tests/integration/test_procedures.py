@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from liaison.directory import load_directory
 from liaison.settings import Settings
+from liaison.topology import apply
 from schemas import wire
 from schemas.correspondence import Letter
 from schemas.envelope import new_envelope
 from schemas.examples import example_payload
 from schemas.types import Precedence
-from tests.integration.console import cli
+from tests.integration.console import cli, delete_queue
 from tests.integration.harness import depth, publish_as, running, wait_for
 from tests.integration.procedures_support import (
     acknowledge,
@@ -156,6 +158,56 @@ class TestRegistry:
                 return cli(proc, "procedures", "rebuild", **_extra(proc)).code == 0
 
             wait_for(rebuilt, timeout=30, what="a rebuild from the ledger with no difference")
+
+    def test_a_letter_retried_later_keeps_its_first_arrival_and_the_rebuild_agrees(
+        self, proc: Settings, tmp_path: Path
+    ) -> None:
+        """The registry's inbox was missing when a backdated letter came: its copy is an
+        unroutable dead letter; the operator repairs the topology and retries it later.
+        Registered as of when the hub first received it, as the rebuild dates it."""
+        backdated = letter("gs", ("palace",)).model_copy(
+            update={"created_at": datetime.now(UTC) - timedelta(days=1)}
+        )
+        delete_queue(proc, wire.inbox_queue("gs-procedures"))
+        before = datetime.now(UTC)
+        with (
+            running(proc, "serve", log_path=str(tmp_path / "router.log")),
+            running(
+                proc,
+                "audit",
+                "run",
+                wait_queue=wire.AUDIT_QUEUE,
+                log_path=str(tmp_path / "audit.log"),
+            ),
+        ):
+            publish_as(proc, "gs", backdated)
+            wait_for(lambda: depth(proc, wire.DEAD_QUEUE) == 1, what="the unroutable copy")
+            arrived_by = datetime.now(UTC)  # the hub has received it by now
+            time.sleep(3)  # the operator comes a little later
+            apply(proc, load_directory(None))
+            done = cli(proc, "dlq", "retry", str(backdated.message_id), "--operator", "alice")
+            assert done.code == 0, done.err
+            with running(
+                proc,
+                "procedures",
+                "run",
+                wait_queue="inbox.gs-procedures",
+                log_path=str(tmp_path / "procedures.log"),
+                env=procedures_env(proc),
+            ):
+                ((_, receipt),) = take_json(proc, "gs", 1)
+                number = receipt["payload"]["registry_number"]
+                shown = cli(proc, "registry", "show", number, "--json", **_extra(proc))
+                registered_at = datetime.fromisoformat(shown.json()["registered_at"])
+                skew = timedelta(seconds=proc.max_clock_skew_s)
+                # The first arrival less the skew, not the retry's (3 s later).
+                assert before - skew - timedelta(seconds=1) <= registered_at
+                assert registered_at <= arrived_by - skew
+
+                def rebuilt() -> bool:
+                    return cli(proc, "procedures", "rebuild", **_extra(proc)).code == 0
+
+                wait_for(rebuilt, timeout=30, what="a rebuild from the ledger with no difference")
 
 
 class TestAcknowledgementsChased:

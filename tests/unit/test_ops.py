@@ -33,6 +33,7 @@ from liaison.ops import (
     status_json,
     warnings,
 )
+from liaison.ops._letters import first_arrival
 from schemas import wire
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -259,6 +260,17 @@ def letter(
 
 
 class TestDeadLetter:
+    def test_a_retry_carries_the_hubs_stamp_never_a_publishers(self) -> None:
+        """The router's dead letter (or an inbox copy the broker moved) says when the
+        hub first received the message; a letter the broker moved out of ``hub.ingress``
+        carries its publisher's own timestamp, which must not date a retried letter."""
+        hubs = letter()
+        moved = letter(user_id="t-gs")
+        assert first_arrival([hubs], "hub") == 1_800_000_000
+        assert first_arrival([moved], "hub") is None
+        earlier = dataclasses.replace(hubs, timestamp=1_700_000_000)
+        assert first_arrival([hubs, earlier, moved], "hub") == 1_700_000_000
+
     def test_facts_from_headers(self) -> None:
         """Reason, text, recipient and sender come from the router's headers."""
         found = letter(**{wire.H_RECIPIENT: "gs-archives"})

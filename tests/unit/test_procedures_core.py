@@ -174,9 +174,9 @@ class TestDatedByTheHub:
         assert core.dated(sent, None, self.SKEW) is sent
 
     def test_the_routing_time_is_read_from_the_delivery_timestamp(self) -> None:
-        assert core.routed_at_of(int(T0.timestamp())) == T0
-        assert core.routed_at_of(None) is None
-        assert core.routed_at_of(10**20) is None  # not a time: the sender's stamp stands
+        assert core.arrived_at_of(int(T0.timestamp())) == T0
+        assert core.arrived_at_of(None) is None
+        assert core.arrived_at_of(10**20) is None  # not a time: the sender's stamp stands
 
 
 class TestAcknowledgements:

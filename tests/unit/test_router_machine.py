@@ -263,6 +263,8 @@ class TestReturn:
         assert dead[0].headers[wire.H_REASON] == "unroutable"
         assert dead[0].headers[wire.H_RECIPIENT] == "gs-legal"
         assert wire.H_RECEIPT_TOKEN not in dead[0].headers
+        # The message's first arrival, for `dlq retry` to carry on.
+        assert dead[0].timestamp == channel.published[lost].out.timestamp is not None
         assert channel.acks == [] and not channel.flush_pending  # the dead letter is in flight
         channel.settle()
         assert channel.acks == [(1, True)]

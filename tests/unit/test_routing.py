@@ -350,6 +350,31 @@ class TestRelays:
         assert [d.routing_key for d in decision.deliveries] == ["gs-archives"]
         assert "replayed" in events(decision)
 
+    def test_a_retry_carries_the_first_arrival_on_a_participant_cannot(
+        self, ctx: RoutingContext
+    ) -> None:
+        """The copies of a retried letter carry when the hub first received it (the dead
+        letter's stamp); a participant's own AMQP timestamp is its word, ignored."""
+        env = envelope("correspondence.letter", "gs", ("gs-archives",))
+        first = int((NOW - timedelta(days=3)).timestamp())
+        headers = {wire.H_RETRY_OF: str(env.message_id), wire.H_OPERATION: "op-3"}
+        retried = route(ctx, env.encode(), HUB, headers=headers, timestamp=first)
+        assert {d.timestamp for d in retried.deliveries} == {first}
+        own = route(ctx, env.encode(), "gs", timestamp=first)
+        assert {d.timestamp for d in own.deliveries} == {int(NOW.timestamp())}
+        ahead = route(ctx, env.encode(), HUB, headers=headers, timestamp=first + 10**6)
+        assert {d.timestamp for d in ahead.deliveries} == {int(NOW.timestamp())}
+
+    def test_a_dead_letter_carries_the_first_arrival_for_a_retry(self, ctx: RoutingContext) -> None:
+        refused = route(ctx, b"{not json", "gs", timestamp=1)
+        assert [d.timestamp for d in refused.dead_letters] == [int(NOW.timestamp())]
+        env = envelope("correspondence.letter", "gs", ("nobody-here",))
+        first = int((NOW - timedelta(days=3)).timestamp())
+        headers = {wire.H_RETRY_OF: str(env.message_id), wire.H_OPERATION: "op-4"}
+        again = route(ctx, env.encode(), HUB, headers=headers, timestamp=first)
+        assert again.reason is ReasonCode.UNKNOWN_RECIPIENT
+        assert [d.timestamp for d in again.dead_letters] == [first]
+
     def test_relay_headers_from_a_participant_are_ignored(self, ctx: RoutingContext) -> None:
         """Only the hub's user is a relay: a participant claiming a retry is checked as itself."""
         env = envelope("correspondence.letter", "gs", ("gs-archives",))
