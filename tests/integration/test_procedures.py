@@ -56,7 +56,8 @@ def _extra(settings: Settings) -> dict[str, str]:
     }
 
 
-def _hub(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _hub(settings: Settings, tmp_path: Path, *, procedures: bool = True):  # type: ignore[no-untyped-def]
+    """The router and the audit writer, and the procedures service unless told not to."""
     from contextlib import ExitStack
 
     stack = ExitStack()
@@ -70,17 +71,20 @@ def _hub(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
             log_path=str(tmp_path / "audit.log"),
         )
     )
-    stack.enter_context(
-        running(
-            settings,
-            "procedures",
-            "run",
-            wait_queue="inbox.gs-procedures",
-            log_path=str(tmp_path / "procedures.log"),
-            env=procedures_env(settings),
-        )
-    )
+    if procedures:
+        stack.enter_context(_procedures(settings, tmp_path))
     return stack
+
+
+def _procedures(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return running(
+        settings,
+        "procedures",
+        "run",
+        wait_queue="inbox.gs-procedures",
+        log_path=str(tmp_path / "procedures.log"),
+        env=procedures_env(settings),
+    )
 
 
 class TestRegistry:
@@ -170,16 +174,7 @@ class TestRegistry:
         )
         delete_queue(proc, wire.inbox_queue("gs-procedures"))
         before = datetime.now(UTC)
-        with (
-            running(proc, "serve", log_path=str(tmp_path / "router.log")),
-            running(
-                proc,
-                "audit",
-                "run",
-                wait_queue=wire.AUDIT_QUEUE,
-                log_path=str(tmp_path / "audit.log"),
-            ),
-        ):
+        with _hub(proc, tmp_path, procedures=False):
             publish_as(proc, "gs", backdated)
             wait_for(lambda: depth(proc, wire.DEAD_QUEUE) == 1, what="the unroutable copy")
             arrived_by = datetime.now(UTC)  # the hub has received it by now
@@ -187,14 +182,7 @@ class TestRegistry:
             apply(proc, load_directory(None))
             done = cli(proc, "dlq", "retry", str(backdated.message_id), "--operator", "alice")
             assert done.code == 0, done.err
-            with running(
-                proc,
-                "procedures",
-                "run",
-                wait_queue="inbox.gs-procedures",
-                log_path=str(tmp_path / "procedures.log"),
-                env=procedures_env(proc),
-            ):
+            with _procedures(proc, tmp_path):
                 ((_, receipt),) = take_json(proc, "gs", 1)
                 number = receipt["payload"]["registry_number"]
                 shown = cli(proc, "registry", "show", number, "--json", **_extra(proc))
