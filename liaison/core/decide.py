@@ -289,8 +289,12 @@ def _recipients(
     extra: tuple[str, ...]
     if request is not None and request.to is not None:
         # A replay to one recipient; a retry of only the copies that failed (the
-        # others were delivered).
+        # others were delivered): no rule adds recipients, but a content rule still
+        # raises the precedence, so a retried serious incident travels as FLASH again.
         explicit, extra = request.to, ()
+        precedence = ctx.rules.by_content(envelope)[2]
+        if precedence != envelope.precedence:
+            raised = precedence
     else:
         explicit = envelope.recipients
         extra = ctx.rules.extra_recipients(

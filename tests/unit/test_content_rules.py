@@ -65,6 +65,23 @@ def test_serious_incident_reaches_duty_officer_and_sg_as_flash(severity: Severit
     assert keys == {f"{code}.urgent" for code in delivered}
 
 
+@pytest.mark.parametrize("relay", [wire.H_RETRY_OF, wire.H_REPLAY_OF])
+def test_a_targeted_retry_or_replay_of_a_serious_incident_is_flash_again(relay: str) -> None:
+    """An operator retries the duty officer's failed copy (or replays it to one
+    recipient): that copy alone goes, raised to FLASH as the first time."""
+    body = incident(Severity.CRITICAL)
+    message_id = route(body, "emb-berlin").message_id
+    to = wire.H_RETRY_TO if relay == wire.H_RETRY_OF else wire.H_REPLAY_TO
+    headers = {relay: message_id, wire.H_OPERATION: "op-1", to: "duty-officer"}
+    decision = decide(
+        Incoming(body=body, user_id="liaison-hub", routing_key="rk", headers=headers),
+        CTX,
+        now=NOW,
+    )
+    assert copies(decision) == {"duty-officer": "FLASH"}
+    assert [d.routing_key for d in decision.deliveries] == ["duty-officer.urgent"]
+
+
 @pytest.mark.parametrize("severity", [Severity.LOW, Severity.MEDIUM])
 def test_minor_incident_goes_where_it_always_went(severity: Severity) -> None:
     delivered = copies(route(incident(severity), "emb-berlin"))
