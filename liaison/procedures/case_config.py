@@ -174,6 +174,7 @@ def load_questions(path: Path | None, directory: Directory, *, code: str) -> Que
         default_assignee=parsed.default_assignee,
         reminders=tuple(sorted(parsed.reminders, reverse=True)),
         escalate_to=parsed.escalate_to,
+        assignable=frozenset(directory.codes()),
     )
 
 

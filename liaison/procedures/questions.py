@@ -64,6 +64,10 @@ class QuestionPolicy:
     #: Working days before the deadline at which the directorate is reminded.
     reminders: tuple[int, ...] = (7, 2)
     escalate_to: tuple[str, ...] = ("gs",)
+    #: The directory's codes a question may be assigned to (empty: not checked). An
+    #: assignee the router does not know would have the whole reminder or escalation
+    #: refused as ``unknown_recipient``, the Secretariat's copy with it.
+    assignable: frozenset[str] = frozenset()
 
     def assignee(self, subject: str) -> tuple[str, str]:
         """(directorate, the rule that chose it) for a question on ``subject``."""
@@ -170,6 +174,15 @@ def fold_question(
         reason = "no question with this number"
     elif not case.open:
         reason = "the question is already answered"
+    elif (
+        isinstance(payload, QuestionAssigned)
+        and policy.assignable
+        and payload.assigned_to not in policy.assignable
+    ):
+        reason = (
+            f"{payload.assigned_to!r} is not in the directory: its reminders and the "
+            f"escalation could not be delivered; the question stays with {case.assigned_to}"
+        )
     elif isinstance(payload, QuestionAssigned):
         changed = replace(
             case, assigned_to=payload.assigned_to, assigned_by=f"{sender}/{envelope.message_id}"

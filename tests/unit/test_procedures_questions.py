@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
+from liaison.directory import load_directory
+from liaison.procedures.case_config import load_questions
 from liaison.procedures.core import Deadline
 from liaison.procedures.questions import (
     AssignRule,
@@ -179,6 +182,28 @@ class TestRefusals:
         """Only the General Secretariat assigns."""
         message = env(QuestionAssigned(question_number="1874", assigned_to="dir-admin"), "chamber")
         assert "comes from gs, not chamber" in anomaly_reason(opened(), message)
+
+    def test_an_assignment_to_a_code_the_directory_lacks(self) -> None:
+        """Its reminders and escalation would be refused whole by the router: refused
+        here instead, the question staying with its assignee."""
+        policy = replace(POLICY, assignable=frozenset({"dir-consular", "dir-european", "gs"}))
+        typo = env(QuestionAssigned(question_number="1874", assigned_to="dir-europeen"), "gs")
+        effects = fold_question(policy, opened(), typo, stamp=T0)
+        assert effects.case is None
+        (notice,) = effects.messages
+        assert isinstance(notice.envelope.payload, ProcedureAnomaly)
+        assert notice.envelope.payload.reason == (
+            "'dir-europeen' is not in the directory: its reminders and the escalation "
+            "could not be delivered; the question stays with dir-consular"
+        )
+        known = env(QuestionAssigned(question_number="1874", assigned_to="dir-european"), "gs")
+        moved = fold_question(policy, opened(), known, stamp=T0).case
+        assert moved is not None and moved.assigned_to == "dir-european"
+
+    def test_the_bundled_policy_checks_against_the_directory(self) -> None:
+        directory = load_directory()
+        policy = load_questions(None, directory, code="gs-procedures")
+        assert policy.assignable == frozenset(directory.codes())
 
 
 class TestBackdating:
