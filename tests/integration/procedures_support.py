@@ -15,7 +15,7 @@ from liaison.settings import Settings
 from schemas import wire
 from schemas.envelope import new_envelope
 from schemas.receipts import ReceiptReceived
-from tests.integration.harness import blocking, env_for, publish_as
+from tests.integration.harness import blocking, env_for, publish_as, running
 
 #: Acknowledgement rules with a deadline short enough to watch it pass in a test.
 SHORT_ACKS = """
@@ -95,3 +95,15 @@ def acknowledge(
         causation_id=data["message_id"],
     )
     publish_as(settings, code, receipt, headers={RECEIPT_TOKEN_HEADER: token} if token else None)
+
+
+def procedures_service(settings: Settings, tmp_path: Path) -> Any:
+    """``liaison procedures run`` as a process, once it consumes its inbox."""
+    return running(
+        settings,
+        "procedures",
+        "run",
+        wait_queue="inbox.gs-procedures",
+        log_path=str(tmp_path / "procedures.log"),
+        env=procedures_env(settings),
+    )

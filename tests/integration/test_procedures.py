@@ -22,6 +22,7 @@ from tests.integration.harness import depth, publish_as, running, wait_for
 from tests.integration.procedures_support import (
     acknowledge,
     procedures_env,
+    procedures_service,
     procedures_settings,
     take_json,
 )
@@ -72,19 +73,8 @@ def _hub(settings: Settings, tmp_path: Path, *, procedures: bool = True):  # typ
         )
     )
     if procedures:
-        stack.enter_context(_procedures(settings, tmp_path))
+        stack.enter_context(procedures_service(settings, tmp_path))
     return stack
-
-
-def _procedures(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return running(
-        settings,
-        "procedures",
-        "run",
-        wait_queue="inbox.gs-procedures",
-        log_path=str(tmp_path / "procedures.log"),
-        env=procedures_env(settings),
-    )
 
 
 class TestRegistry:
@@ -182,7 +172,7 @@ class TestRegistry:
             apply(proc, load_directory(None))
             done = cli(proc, "dlq", "retry", str(backdated.message_id), "--operator", "alice")
             assert done.code == 0, done.err
-            with _procedures(proc, tmp_path):
+            with procedures_service(proc, tmp_path):
                 ((_, receipt),) = take_json(proc, "gs", 1)
                 number = receipt["payload"]["registry_number"]
                 shown = cli(proc, "registry", "show", number, "--json", **_extra(proc))

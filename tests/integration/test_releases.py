@@ -19,7 +19,12 @@ from schemas.communication import Language, PressRelease, ReleaseApprovedV2
 from schemas.envelope import new_envelope
 from tests.integration.console import cli
 from tests.integration.harness import depth, publish_as, running, wait_for
-from tests.integration.procedures_support import procedures_env, procedures_settings, take_json
+from tests.integration.procedures_support import (
+    procedures_env,
+    procedures_service,
+    procedures_settings,
+    take_json,
+)
 
 EMBARGO_S = 15
 
@@ -54,17 +59,6 @@ def feed(settings: Settings) -> Any:
     return parsed
 
 
-def procedures(settings: Settings, tmp_path: Path) -> Any:
-    return running(
-        settings,
-        "procedures",
-        "run",
-        wait_queue="inbox.gs-procedures",
-        log_path=str(tmp_path / "procedures.log"),
-        env=procedures_env(settings),
-    )
-
-
 def test_embargoed_release_appears_once_at_the_embargo_across_a_restart(
     proc: Settings, tmp_path: Path
 ) -> None:
@@ -80,7 +74,7 @@ def test_embargoed_release_appears_once_at_the_embargo_across_a_restart(
             proc, "audit", "run", wait_queue=wire.AUDIT_QUEUE, log_path=str(tmp_path / "audit.log")
         ),
     ):
-        with procedures(proc, tmp_path):
+        with procedures_service(proc, tmp_path):
             embargo = (datetime.now(UTC) + timedelta(seconds=EMBARGO_S)).replace(microsecond=0)
             release = new_envelope(
                 PressRelease(
@@ -123,7 +117,7 @@ def test_embargoed_release_appears_once_at_the_embargo_across_a_restart(
             time.sleep(0.2)
         assert feed(proc).entries == []
         assert depth(proc, "inbox.icc-website") == 0
-        with procedures(proc, tmp_path):
+        with procedures_service(proc, tmp_path):
             wait_for(lambda: len(feed(proc).entries) == 1, what="the release on the feed")
             ((_, published),) = take_json(proc, "icc-website", 1)
             assert published["type"] == "icc.release_published"
